@@ -45,8 +45,12 @@ export interface ChannelOffsets {
   latest: bigint;
 }
 
+/** Largest batch a consumer hands out at once unless told otherwise. */
+export const DEFAULT_MAX_BATCH_MESSAGES = 1_000;
+
+/** How a consumer hands out messages. */
 export interface ConsumeOptions {
-  /** Largest batch handed to the caller at once. */
+  /** Largest batch handed to the caller at once (a positive integer). Default 1,000. */
   maxBatchMessages?: number;
 }
 
@@ -72,14 +76,21 @@ export interface MsgStream {
   hasChannel(channel: string): Promise<boolean>;
   /**
    * Appends messages to a channel, in order, and resolves once the log has them (acks from all
-   * in-sync replicas) with one position per message. Throws NOT_FOUND for a missing channel.
+   * in-sync replicas) with one position per message. Concurrent calls to one channel are appended
+   * one after the other, so a call's messages are contiguous. Throws NOT_FOUND for a missing
+   * channel, RESOURCE_EXHAUSTED for a message above maxMessageBytes, INVALID_ARGUMENT for a bad
+   * timestamp (those two before writing anything). A backend failure after part of a large call
+   * was written says how many messages were (`context.written`).
    */
   produce(channel: string, messages: ProduceMessage[]): Promise<Position[]>;
   /** Starts consuming a channel. Throws OFFSET_OUT_OF_RANGE if a seek position was deleted. */
   consume(channel: string, from: SeekFrom, options?: ConsumeOptions): Promise<Consumer>;
   /** First retained offset and next offset of a channel. */
   offsets(channel: string): Promise<ChannelOffsets>;
-  /** Largest message payload the log accepts, in bytes (producers split messages under it). */
+  /**
+   * Largest message the log accepts, in bytes of payload plus key (producers split messages under
+   * it). produce rejects a bigger one with RESOURCE_EXHAUSTED before writing anything.
+   */
   readonly maxMessageBytes: number;
   /** Closes producers and consumers. Safe to call twice. */
   close(): Promise<void>;
