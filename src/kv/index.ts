@@ -1,0 +1,14 @@
+/**
+ * Public surface of src/kv: the MetaKV seam and its implementations (etcd, embedded).
+ * Other folders import from here (`../kv/index.js`).
+ */
+export * from './meta-kv.js';
+export { compareKeys } from './kv-input.js';
+export { EtcdKV, prefixRangeEnd, type EtcdKVOptions, type EtcdKVState } from './etcd/etcd-kv.js';
+export { fromEtcdError } from './etcd/etcd-errors.js';
+export type { EtcdLease, EtcdLeaseState } from './etcd/etcd-lease.js';
+export { DEFAULT_WATCH_BACKOFF, type EtcdWatcher, type EtcdWatcherState, type WatchBackoff } from './etcd/etcd-watcher.js';
+export { MemoryKV, type MemoryKVOptions, type MemoryKVState } from './embedded/memory-kv.js';
+export { MvccStore, type ChangeRecord, type MvccStoreOptions } from './embedded/mvcc-store.js';
+export type { MemoryLease, MemoryLeaseState } from './embedded/memory-lease.js';
+export type { MemoryWatcher, MemoryWatcherState } from './embedded/memory-watcher.js';
