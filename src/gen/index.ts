@@ -4,6 +4,7 @@
 export * as common from './common.js';
 export * as datanode from './datanode.js';
 export * as master from './master.js';
+export * as meta from './meta.js';
 export * as msg from './msg.js';
 export * as schema from './schema.js';
 export * as segment from './segment.js';

@@ -424,6 +424,20 @@ export interface GetRecoveryInfoResponse {
   channels: VchannelInfo[];
 }
 
+export interface PingRequest {
+  base?: MsgBase | undefined;
+}
+
+export interface PingResponse {
+  status?:
+    | Status
+    | undefined;
+  /** This master's server id. */
+  serverId: bigint;
+  /** True when this master is the serving leader. */
+  leader: boolean;
+}
+
 function createBaseBoolResponse(): BoolResponse {
   return { status: undefined, value: false };
 }
@@ -5947,6 +5961,183 @@ export const GetRecoveryInfoResponse: MessageFns<GetRecoveryInfoResponse> = {
   },
 };
 
+function createBasePingRequest(): PingRequest {
+  return { base: undefined };
+}
+
+export const PingRequest: MessageFns<PingRequest> = {
+  encode(message: PingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.base !== undefined) {
+      MsgBase.encode(message.base, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.base = MsgBase.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PingRequest {
+    return { base: isSet(object.base) ? MsgBase.fromJSON(object.base) : undefined };
+  },
+
+  toJSON(message: PingRequest): unknown {
+    const obj: any = {};
+    if (message.base !== undefined) {
+      obj.base = MsgBase.toJSON(message.base);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PingRequest>): PingRequest {
+    return PingRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PingRequest>): PingRequest {
+    const message = createBasePingRequest();
+    message.base = (object.base !== undefined && object.base !== null) ? MsgBase.fromPartial(object.base) : undefined;
+    return message;
+  },
+};
+
+function createBasePingResponse(): PingResponse {
+  return { status: undefined, serverId: 0n, leader: false };
+}
+
+export const PingResponse: MessageFns<PingResponse> = {
+  encode(message: PingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      Status.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    if (message.serverId !== 0n) {
+      if (BigInt.asIntN(64, message.serverId) !== message.serverId) {
+        throw new globalThis.Error("value provided for field message.serverId of type int64 too large");
+      }
+      writer.uint32(16).int64(message.serverId);
+    }
+    if (message.leader !== false) {
+      writer.uint32(24).bool(message.leader);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = Status.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.serverId = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.leader = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PingResponse {
+    return {
+      status: isSet(object.status) ? Status.fromJSON(object.status) : undefined,
+      serverId: isSet(object.serverId)
+        ? BigInt(object.serverId)
+        : isSet(object.server_id)
+        ? BigInt(object.server_id)
+        : 0n,
+      leader: isSet(object.leader) ? globalThis.Boolean(object.leader) : false,
+    };
+  },
+
+  toJSON(message: PingResponse): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = Status.toJSON(message.status);
+    }
+    if (message.serverId !== 0n) {
+      obj.serverId = message.serverId.toString();
+    }
+    if (message.leader !== false) {
+      obj.leader = message.leader;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PingResponse>): PingResponse {
+    return PingResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PingResponse>): PingResponse {
+    const message = createBasePingResponse();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? Status.fromPartial(object.status)
+      : undefined;
+    message.serverId = (object.serverId !== undefined && object.serverId !== null) ? BigInt(object.serverId) : 0n;
+    message.leader = object.leader ?? false;
+    return message;
+  },
+};
+
 export type MasterService = typeof MasterService;
 export const MasterService = {
   /** DDL: collections. */
@@ -6208,6 +6399,19 @@ export const MasterService = {
       Buffer.from(GetRecoveryInfoResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRecoveryInfoResponse => GetRecoveryInfoResponse.decode(value),
   },
+  /**
+   * Health: the cheapest call there is (no state read, no I/O). Answers the serving role, for
+   * liveness checks and as the no-op baseline of bench/tso.
+   */
+  ping: {
+    path: "/tidal.master.Master/Ping" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PingRequest): Buffer => Buffer.from(PingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PingRequest => PingRequest.decode(value),
+    responseSerialize: (value: PingResponse): Buffer => Buffer.from(PingResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PingResponse => PingResponse.decode(value),
+  },
 } as const;
 
 export interface MasterServer extends UntypedServiceImplementation {
@@ -6244,6 +6448,11 @@ export interface MasterServer extends UntypedServiceImplementation {
   saveBinlogPaths: handleUnaryCall<SaveBinlogPathsRequest, Status>;
   reportTimeTick: handleUnaryCall<ReportTimeTickRequest, Status>;
   getRecoveryInfo: handleUnaryCall<GetRecoveryInfoRequest, GetRecoveryInfoResponse>;
+  /**
+   * Health: the cheapest call there is (no state read, no I/O). Answers the serving role, for
+   * liveness checks and as the no-op baseline of bench/tso.
+   */
+  ping: handleUnaryCall<PingRequest, PingResponse>;
 }
 
 export interface MasterClient extends Client {
@@ -6629,6 +6838,22 @@ export interface MasterClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRecoveryInfoResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Health: the cheapest call there is (no state read, no I/O). Answers the serving role, for
+   * liveness checks and as the no-op baseline of bench/tso.
+   */
+  ping(request: PingRequest, callback: (error: ServiceError | null, response: PingResponse) => void): ClientUnaryCall;
+  ping(
+    request: PingRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PingResponse) => void,
+  ): ClientUnaryCall;
+  ping(
+    request: PingRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PingResponse) => void,
   ): ClientUnaryCall;
 }
 

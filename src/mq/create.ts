@@ -1,0 +1,19 @@
+/** Builds the MsgStream the configuration asks for. */
+import type { KafkaConfig, MqConfig } from '../common/config.js';
+import type { Logger } from '../common/log.js';
+import { KafkaMsgStream } from './kafka/kafka-msg-stream.js';
+import { MemoryMsgStream } from './embedded/memory-msg-stream.js';
+import type { MsgStream } from './msg-stream.js';
+
+/** `mq.backend: kafka` → KafkaMsgStream on `kafka.*`; `embedded` → the embedded log. */
+export function createMsgStream(config: { mq: MqConfig; kafka: KafkaConfig }, logger?: Logger): MsgStream {
+  if (config.mq.backend === 'kafka') {
+    return new KafkaMsgStream({
+      brokers: [...config.kafka.brokers],
+      clientId: config.kafka.clientId,
+      maxMessageBytes: config.kafka.maxMessageBytes,
+      logger,
+    });
+  }
+  return new MemoryMsgStream();
+}
