@@ -83,10 +83,13 @@ export interface InsertMsg {
    * not in the batch; they are the two lists below.
    */
   arrowBatch: Uint8Array;
-  /** Hybrid timestamp of each row, in row order (packed). */
-  timestamps: bigint[];
-  /** Row id of each row, in row order (packed). */
-  rowIds: bigint[];
+  /**
+   * Hybrid timestamp of each row, in row order: `num_rows` little-endian uint64 values (8 bytes
+   * each), so a consumer views them as a BigUint64Array without building a value per row.
+   */
+  timestamps: Uint8Array;
+  /** Row id of each row, in row order: `num_rows` little-endian int64 values (a BigInt64Array). */
+  rowIds: Uint8Array;
 }
 
 /** A list of int64 primary keys (packed). */
@@ -642,8 +645,8 @@ function createBaseInsertMsg(): InsertMsg {
     numRows: 0n,
     schemaVersion: 0,
     arrowBatch: new Uint8Array(0),
-    timestamps: [],
-    rowIds: [],
+    timestamps: new Uint8Array(0),
+    rowIds: new Uint8Array(0),
   };
 }
 
@@ -692,24 +695,10 @@ export const InsertMsg: MessageFns<InsertMsg> = {
       writer.uint32(82).bytes(message.arrowBatch);
     }
     if (message.timestamps.length !== 0) {
-      writer.uint32(90).fork();
-      for (const v of message.timestamps) {
-        if (BigInt.asUintN(64, v) !== v) {
-          throw new globalThis.Error("a value provided in array field timestamps of type uint64 is too large");
-        }
-        writer.uint64(v);
-      }
-      writer.join();
+      writer.uint32(90).bytes(message.timestamps);
     }
     if (message.rowIds.length !== 0) {
-      writer.uint32(98).fork();
-      for (const v of message.rowIds) {
-        if (BigInt.asIntN(64, v) !== v) {
-          throw new globalThis.Error("a value provided in array field rowIds of type int64 is too large");
-        }
-        writer.int64(v);
-      }
-      writer.join();
+      writer.uint32(98).bytes(message.rowIds);
     }
     return writer;
   },
@@ -808,40 +797,20 @@ export const InsertMsg: MessageFns<InsertMsg> = {
             continue;
           }
           case 11: {
-            if (tag === 88) {
-              message.timestamps.push(reader.uint64() as bigint);
-
-              continue;
+            if (tag !== 90) {
+              break;
             }
 
-            if (tag === 90) {
-              const end2 = reader.uint32() + reader.pos;
-              while (reader.pos < end2) {
-                message.timestamps.push(reader.uint64() as bigint);
-              }
-
-              continue;
-            }
-
-            break;
+            message.timestamps = reader.bytes();
+            continue;
           }
           case 12: {
-            if (tag === 96) {
-              message.rowIds.push(reader.int64() as bigint);
-
-              continue;
+            if (tag !== 98) {
+              break;
             }
 
-            if (tag === 98) {
-              const end2 = reader.uint32() + reader.pos;
-              while (reader.pos < end2) {
-                message.rowIds.push(reader.int64() as bigint);
-              }
-
-              continue;
-            }
-
-            break;
+            message.rowIds = reader.bytes();
+            continue;
           }
         }
         if ((tag & 7) === 4 || tag === 0) {
@@ -895,14 +864,12 @@ export const InsertMsg: MessageFns<InsertMsg> = {
         : isSet(object.arrow_batch)
         ? bytesFromBase64(object.arrow_batch)
         : new Uint8Array(0),
-      timestamps: globalThis.Array.isArray(object?.timestamps)
-        ? object.timestamps.map((e: any) => BigInt(e))
-        : [],
-      rowIds: globalThis.Array.isArray(object?.rowIds)
-        ? object.rowIds.map((e: any) => BigInt(e))
-        : globalThis.Array.isArray(object?.row_ids)
-        ? object.row_ids.map((e: any) => BigInt(e))
-        : [],
+      timestamps: isSet(object.timestamps) ? bytesFromBase64(object.timestamps) : new Uint8Array(0),
+      rowIds: isSet(object.rowIds)
+        ? bytesFromBase64(object.rowIds)
+        : isSet(object.row_ids)
+        ? bytesFromBase64(object.row_ids)
+        : new Uint8Array(0),
     };
   },
 
@@ -938,11 +905,11 @@ export const InsertMsg: MessageFns<InsertMsg> = {
     if (message.arrowBatch.length !== 0) {
       obj.arrowBatch = base64FromBytes(message.arrowBatch);
     }
-    if (message.timestamps?.length) {
-      obj.timestamps = message.timestamps.map((e) => e.toString());
+    if (message.timestamps.length !== 0) {
+      obj.timestamps = base64FromBytes(message.timestamps);
     }
-    if (message.rowIds?.length) {
-      obj.rowIds = message.rowIds.map((e) => e.toString());
+    if (message.rowIds.length !== 0) {
+      obj.rowIds = base64FromBytes(message.rowIds);
     }
     return obj;
   },
@@ -966,8 +933,8 @@ export const InsertMsg: MessageFns<InsertMsg> = {
     message.numRows = (object.numRows !== undefined && object.numRows !== null) ? BigInt(object.numRows) : 0n;
     message.schemaVersion = object.schemaVersion ?? 0;
     message.arrowBatch = object.arrowBatch ?? new Uint8Array(0);
-    message.timestamps = object.timestamps?.map((e) => BigInt(e)) || [];
-    message.rowIds = object.rowIds?.map((e) => BigInt(e)) || [];
+    message.timestamps = object.timestamps ?? new Uint8Array(0);
+    message.rowIds = object.rowIds ?? new Uint8Array(0);
     return message;
   },
 };

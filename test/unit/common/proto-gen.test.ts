@@ -3,6 +3,7 @@
  * oneof unions, cheap header routing of stream messages, zero-copy Arrow payloads.
  * (Lives with the common tests because src/gen has no test folder of its own yet.)
  */
+import { bytesToI64, bytesToU64, u64ToBytes } from '../../../src/common/u64-bytes.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { common, msg } from '../../../src/gen/index.js';
@@ -28,14 +29,16 @@ describe('generated proto code', () => {
       vchannel: 'tidal-dml_0_1001v0',
       numRows: 3n,
       arrowBatch: new Uint8Array([0xff, 0xff, 0xff, 0xff, 9, 8, 7]),
-      timestamps: [1n, (1n << 63n) + 5n, U64_MAX],
-      rowIds: [-5n, 0n, (1n << 63n) - 1n],
+      timestamps: u64ToBytes([1n, (1n << 63n) + 5n, U64_MAX]),
+      rowIds: u64ToBytes([-5n, 0n, (1n << 63n) - 1n], true),
     });
     const back = msg.InsertMsg.decode(msg.InsertMsg.encode(insert).finish());
     expect(back).toEqual(insert);
     expect(back.base?.timestamp).toBe(U64_MAX);
-    expect(back.timestamps[1]).toBe((1n << 63n) + 5n);
-    expect(back.rowIds[0]).toBe(-5n);
+    expect(bytesToU64(back.timestamps)[1]).toBe((1n << 63n) + 5n);
+    expect(bytesToU64(back.timestamps)[2]).toBe(U64_MAX);
+    expect(bytesToI64(back.rowIds)[0]).toBe(-5n);
+    expect(bytesToI64(back.rowIds)[2]).toBe((1n << 63n) - 1n);
   });
 
   it('proto-gen - StreamMsgHeader reads the routing fields and skips the body', () => {
@@ -50,8 +53,8 @@ describe('generated proto code', () => {
           vchannel: 'tidal-dml_3_77v1',
           collectionId: 77n,
           arrowBatch: new Uint8Array(64 * 1024).fill(1),
-          timestamps: Array.from({ length: rows }, (_, i) => BigInt(i)),
-          rowIds: Array.from({ length: rows }, (_, i) => BigInt(i)),
+          timestamps: u64ToBytes(BigUint64Array.from({ length: rows }, (_, i) => BigInt(i))),
+          rowIds: u64ToBytes(BigInt64Array.from({ length: rows }, (_, i) => BigInt(i))),
         }),
       },
     }).finish();
@@ -63,7 +66,8 @@ describe('generated proto code', () => {
     const full = msg.StreamMsg.decode(payload);
     expect(full.body?.$case).toBe('insert');
     if (full.body?.$case !== 'insert') throw new Error('unreachable');
-    expect(full.body.value.timestamps).toHaveLength(rows);
+    expect(bytesToU64(full.body.value.timestamps)).toHaveLength(rows);
+    expect(bytesToU64(full.body.value.timestamps)[rows - 1]).toBe(BigInt(rows - 1));
     // The Arrow batch is a view into the record payload, not a copy.
     expect(full.body.value.arrowBatch.buffer).toBe(payload.buffer);
     expect(full.body.value.arrowBatch.byteLength).toBe(64 * 1024);
