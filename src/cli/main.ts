@@ -1,12 +1,23 @@
 /**
- * The `tidal` command line. `tidal master` runs a master; errors are one line on stderr and a
- * non-zero exit code.
+ * The `tidal` command line. `tidal master` runs a master, `tidal datanode` a DataNode; errors are
+ * one line on stderr and a non-zero exit code.
  */
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../common/config.js';
-import { TidalError } from '../common/errors.js';
+import { ErrorCode, TidalError } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
+import type { ChannelManager } from '../datanode/channel-manager.js';
+import { DataNodeServer, type DataNodeDeps } from '../datanode/server.js';
 import { MasterServer } from '../master/server.js';
+
+/**
+ * The DataNode's data path (one flowgraph per vchannel: src/datanode/pipeline, writebuffer,
+ * syncmgr). Until it is wired here, `tidal datanode` stops before registering, so no master ever
+ * assigns vchannels to a node that cannot consume them.
+ */
+function createChannelManager(_deps: DataNodeDeps): ChannelManager {
+  throw new TidalError(ErrorCode.FailedPrecondition, 'this build has no DataNode data path yet: src/cli/main.ts does not wire a ChannelManager');
+}
 
 /** Runs until SIGINT/SIGTERM, then closes `server` (a second signal exits at once). */
 function runUntilSignal(close: () => Promise<void>): void {
@@ -42,6 +53,20 @@ program
     const server = await MasterServer.start({ config: cfg, logger });
     // One line on stdout for scripts and tests: where the master listens.
     process.stdout.write(`tidal master listening on port ${server.port} (server id ${server.serverId})\n`);
+    runUntilSignal(() => server.close());
+  });
+
+program
+  .command('datanode')
+  .description('run a DataNode: watches the vchannels the master assigns, writes binlogs to the object store (gRPC)')
+  .option('-c, --config <file>', 'configuration file (YAML); defaults: configs/tidal.yaml')
+  .option('-p, --port <port>', 'gRPC port (overrides datanode.port)')
+  .action(async (opts: { config?: string; port?: string }) => {
+    const cfg = loadConfig({ file: opts.config, overrides: opts.port === undefined ? undefined : { datanode: { port: Number(opts.port) } } });
+    const logger = createLogger({ level: cfg.log.level, name: 'tidal-datanode' });
+    const server = await DataNodeServer.start({ config: cfg, logger, channels: createChannelManager });
+    // One line on stdout for scripts and tests: where the DataNode listens.
+    process.stdout.write(`tidal datanode listening on port ${server.port} (server id ${server.serverId})\n`);
     runUntilSignal(() => server.close());
   });
 

@@ -296,8 +296,10 @@ export interface GetDdChannelRequest {
 }
 
 /**
- * Seals the growing segments of a collection and waits for nothing: the DataNodes flush them once
- * their allocations have expired. Poll DescribeSegment / ShowSegments for Flushed.
+ * Seals the growing segments of a collection and returns once every sealed segment is Flushed
+ * (the DataNodes flush them once their allocations have expired behind their ticks). Bounded by the
+ * call's deadline (at most 60 s): past it the answer is TIMEOUT naming the segments still pending;
+ * they go on flushing, so calling Flush again waits for the rest.
  */
 export interface FlushRequest {
   base?:
@@ -311,7 +313,10 @@ export interface FlushRequest {
 export interface FlushResponse {
   status?: Status | undefined;
   collectionId: bigint;
-  /** Segments sealed by this call. */
+  /**
+   * Segments sealed by this call, and segments sealed earlier that were not yet flushed: all of
+   * them are Flushed when the call succeeds.
+   */
   segmentIds: bigint[];
   /** Segments already flushed. */
   flushedSegmentIds: bigint[];

@@ -4,7 +4,8 @@
  * election term, so a deposed leader's late writes fail instead of landing.
  *
  * Start order: TSO → ID allocator → sys config → meta table → DDL channels → segment manager →
- * time-tick producer. Close order is the reverse.
+ * channel progress → channel scheduler and flush coordinator → time-tick producer. Close order is
+ * the reverse.
  */
 import type { TidalConfig } from '../common/config.js';
 import type { Logger } from '../common/log.js';
@@ -16,6 +17,8 @@ import { MetaTable } from './meta/meta-table.js';
 import { ChannelProgress } from './progress/channel-progress.js';
 import type { SaveBinlogPathsRequest } from '../gen/master.js';
 import type { VchannelInfo } from '../gen/segment.js';
+import { ChannelScheduler } from './scheduler/channel-scheduler.js';
+import { FlushCoordinator } from './scheduler/flush-coordinator.js';
 import { SegmentManager } from './segment/segment-manager.js';
 import { SysConfig } from './sysconfig/sys-config.js';
 import { HardBarrier } from './timetick/hard-barrier.js';
@@ -50,6 +53,10 @@ export class MasterCore {
   segments!: SegmentManager;
   ticks!: TimeTickProducer;
   progress!: ChannelProgress;
+  /** Which DataNode owns which vchannel. */
+  channels!: ChannelScheduler;
+  /** Flush orders from DataNode ticks; Flush's wait. */
+  flushes!: FlushCoordinator;
   /** Proxies that report nothing for this long leave the soft barrier, ms. */
   readonly softBarrierTtlMs: number;
   private readonly tsLock = new TsLock();
@@ -98,7 +105,32 @@ export class MasterCore {
       });
       await this.segments.start();
       this.started.push(this.segments);
-      this.progress = new ChannelProgress({ kv, meta: this.meta, segments: this.segments, guard });
+      this.progress = new ChannelProgress({
+        kv,
+        meta: this.meta,
+        segments: this.segments,
+        guard,
+        owner: (vchannel, nodeId) => this.channels.ownershipCompares(vchannel, nodeId),
+      });
+      this.channels = new ChannelScheduler({
+        kv,
+        tso: this.tso,
+        collections: this.meta,
+        recovery: (collectionId, vchannel) => this.progress.recoveryInfo(collectionId, vchannel),
+        hardBarrier: this.hardBarrier,
+        guard,
+        sourceId: serverId,
+        logger,
+      });
+      await this.channels.start();
+      this.started.push(this.channels);
+      this.flushes = new FlushCoordinator({
+        segments: this.segments,
+        owner: (vchannel) => this.channels.owner(vchannel),
+        send: (nodeId, order) => this.channels.flush(nodeId, order),
+        logger,
+      });
+      this.started.push(this.flushes);
       this.ticks = new TimeTickProducer({
         stream,
         channels: this.ddl.dmlChannels,

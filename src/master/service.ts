@@ -3,7 +3,7 @@
  * hands the work to the leader's components. A master that is not the serving leader answers
  * UNAVAILABLE naming the leader it knows (Ping and GetSysConfigs answer on any master).
  */
-import { errors } from '../common/errors.js';
+import { errors, TidalError } from '../common/errors.js';
 import { successStatus } from '../common/grpc-status.js';
 import type { Logger } from '../common/log.js';
 import type { MsgBase, Status } from '../gen/common.js';
@@ -12,6 +12,8 @@ import type { SegmentInfo } from '../gen/segment.js';
 import type { MasterCore } from './master-core.js';
 import { unary, unaryStatus } from './grpc/unary.js';
 import { MAX_LOGICAL } from '../common/hybrid-ts.js';
+import { DDL_RECONCILE_WAIT_MS } from './scheduler/channel-scheduler.js';
+import { flushWaitMs } from './scheduler/flush-coordinator.js';
 import type { SysConfig } from './sysconfig/sys-config.js';
 
 /** Largest count of one AllocID call. */
@@ -38,6 +40,16 @@ function requireName(value: string, what: string): string {
 function requireCount(count: number, max: number, what: string): number {
   if (!Number.isInteger(count) || count < 1 || count > max) throw errors.invalidArgument(`${what} must be from 1 to ${max}, got ${count}`, { count, max });
   return count;
+}
+
+/** Runs `fn`; a TidalError it throws comes back with `where: ` before its message (same code). */
+function prefixErrors<T>(where: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TidalError) throw new TidalError(err.code, `${where}: ${err.message}`, { retriable: err.retriable, cause: err, context: err.context });
+    throw err;
+  }
 }
 
 function withoutBinlogs(s: SegmentInfo): SegmentInfo {
@@ -68,12 +80,15 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
       requireName(req.collectionName, 'collection name');
       if (req.shardsNum < 0) throw errors.invalidArgument(`shardsNum must be 0 (the default) or more, got ${req.shardsNum}`);
       const info = await c.ddl.createCollection(req);
+      // Answer once the vchannels are assigned and watched (failures are retried in the background).
+      await c.channels.reconcile({ maxWaitMs: DDL_RECONCILE_WAIT_MS });
       return { status: successStatus(), collectionId: info.id, vchannels: info.vchannels };
     }),
     dropCollection: unaryStatus(log, 'DropCollection', async (req) => {
       const c = await core(req);
       requireName(req.collectionName, 'collection name');
       await c.ddl.dropCollection(req);
+      await c.channels.reconcile({ maxWaitMs: DDL_RECONCILE_WAIT_MS }); // releases the vchannels
       return successStatus();
     }),
     hasCollection: unary(log, 'HasCollection', m.BoolResponse, async (req) => {
@@ -123,9 +138,9 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
       return successStatus();
     }),
     hasPartition: unary(log, 'HasPartition', m.BoolResponse, async (req) => {
+      const c = await core(req);
       const info = await collectionOf(req, requireName(req.collectionName, 'collection name'), 0n);
       requireName(req.partitionName, 'partition name');
-      const c = await core(req);
       return { status: successStatus(), value: c.meta.partitionByName(info.id, req.partitionName) !== undefined };
     }),
     showPartitions: unary(log, 'ShowPartitions', m.ShowPartitionsResponse, async (req) => {
@@ -174,6 +189,7 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
       return successStatus();
     }),
     describeIndex: unary(log, 'DescribeIndex', m.DescribeIndexResponse, async (req) => {
+      await core(req);
       const info = await collectionOf(req, requireName(req.collectionName, 'collection name'), 0n);
       const fields = new Map((info.schema?.fields ?? []).map((f) => [f.fieldId, f.name]));
       if (req.fieldName !== '' && ![...fields.values()].includes(req.fieldName)) {
@@ -183,7 +199,7 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
         (ix) => (req.fieldName === '' || fields.get(ix.fieldId) === req.fieldName) && (req.indexName === '' || ix.indexName === req.indexName),
       );
       if (found.length === 0) {
-        const what = req.indexName !== '' ? `index ${q(req.indexName)}` : req.fieldName !== '' ? `an index on field ${q(req.fieldName)}` : 'any index';
+        const what = req.indexName !== '' ? `index ${q(req.indexName)}` : req.fieldName !== '' ? `index on field ${q(req.fieldName)}` : 'index';
         throw errors.notFound(`collection ${q(info.name)} has no ${what}`);
       }
       return {
@@ -215,21 +231,22 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
       const reqs = req.segmentIdRequests;
       if (reqs.length === 0) throw errors.invalidArgument('segmentIdRequests must not be empty');
       if (reqs.length > MAX_ASSIGN_REQUESTS) throw errors.invalidArgument(`at most ${MAX_ASSIGN_REQUESTS} segmentIdRequests per call, got ${reqs.length}`);
-      const resolved = reqs.map((r, i) => {
-        const at = `segmentIdRequests[${i}]`;
-        if (r.count < 1) throw errors.invalidArgument(`${at}: count must be at least 1, got ${r.count}`);
-        if (r.channelName === '') throw errors.invalidArgument(`${at}: channelName (the vchannel) must not be empty`);
-        const coll = c.meta.getCollection(r.collectionId !== 0n ? { id: r.collectionId } : { name: requireName(r.collectionName, `${at}: collection name`) });
-        if (!coll.vchannels.includes(r.channelName)) {
-          throw errors.invalidArgument(`${at}: ${q(r.channelName)} is not a vchannel of collection ${q(coll.name)} (its vchannels: ${coll.vchannels.join(', ')})`);
-        }
-        const part =
-          r.partitionId !== 0n
-            ? c.meta.partitionById(coll.id, r.partitionId)
-            : c.meta.getPartition(coll, r.partitionName === '' ? '_default' : r.partitionName);
-        if (part === undefined) throw errors.notFound(`${at}: partition ${r.partitionId} not found in collection ${q(coll.name)}`);
-        return { collectionId: coll.id, partitionId: part.id, vchannel: r.channelName, count: r.count };
-      });
+      const resolved = reqs.map((r, i) =>
+        prefixErrors(`segmentIdRequests[${i}]`, () => {
+          if (r.count < 1) throw errors.invalidArgument(`count must be at least 1, got ${r.count}`);
+          if (r.channelName === '') throw errors.invalidArgument('channelName (the vchannel) must not be empty');
+          const coll = c.meta.getCollection(r.collectionId !== 0n ? { id: r.collectionId } : { name: requireName(r.collectionName, 'collection name') });
+          if (!coll.vchannels.includes(r.channelName)) {
+            throw errors.invalidArgument(`${q(r.channelName)} is not a vchannel of collection ${q(coll.name)} (its vchannels: ${coll.vchannels.join(', ')})`);
+          }
+          const part =
+            r.partitionId !== 0n
+              ? c.meta.partitionById(coll.id, r.partitionId)
+              : c.meta.getPartition(coll, r.partitionName === '' ? '_default' : r.partitionName);
+          if (part === undefined) throw errors.notFound(`partition ${r.partitionId} not found in collection ${q(coll.name)}`);
+          return { collectionId: coll.id, partitionId: part.id, vchannel: r.channelName, count: r.count };
+        }),
+      );
       const assignments = await c.segments.assign(resolved);
       return {
         status: successStatus(),
@@ -251,11 +268,13 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
       const c = await core(req);
       return { status: successStatus(), value: c.ddl.ddChannel };
     }),
-    flush: unary(log, 'Flush', m.FlushResponse, async (req) => {
+    flush: unary(log, 'Flush', m.FlushResponse, async (req, call) => {
       const info = await collectionOf(req, req.collectionName, req.collectionId);
       const c = await core(req);
       const flushTs = (await c.tso.alloc(1)).first;
       const res = await c.segments.flush(info.id);
+      // Returns once the segments are flushed: TIMEOUT naming those still pending otherwise.
+      await c.flushes.waitFlushed([...res.sealedSegmentIds, ...res.pendingSegmentIds], { timeoutMs: flushWaitMs(call.getDeadline()) });
       return {
         status: successStatus(),
         collectionId: info.id,
@@ -265,6 +284,11 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
       };
     }),
     getSysConfigs: unary(log, 'GetSysConfigs', m.GetSysConfigsResponse, async (req) => {
+      // Any master answers (configs are in the KV), but a request for another master is refused.
+      const target = req.base?.targetId ?? 0n;
+      if (target !== 0n && target !== host.serverId) {
+        throw errors.failedPrecondition(`request for master ${target} reached master ${host.serverId}; refresh the master address`);
+      }
       const configs = await host.sysConfig.get(req.keys, req.keyPrefixes);
       return { status: successStatus(), configs };
     }),
@@ -280,6 +304,7 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
     }),
     deregisterProxy: unaryStatus(log, 'DeregisterProxy', async (req) => {
       const c = await core(req);
+      if (req.proxyId <= 0n) throw errors.invalidArgument(`proxyId must be the id RegisterProxy answered, got ${req.proxyId}`);
       if (!c.softBarrier.deregister(req.proxyId)) throw errors.notFound(`proxy ${req.proxyId} is not registered (or its session lapsed)`);
       return successStatus();
     }),
@@ -315,6 +340,7 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
         c.hardBarrier.report(nodeId, msg.channelName, msg.timestamp);
         if (msg.segmentsStats.length > 0) c.segments.updateStats(msg.segmentsStats.map((s) => ({ segmentId: s.segmentId, numRows: s.numRows })));
       }
+      for (const msg of req.msgs) c.flushes.onTick(nodeId, msg.channelName, msg.timestamp);
       return successStatus();
     }),
     getRecoveryInfo: unary(log, 'GetRecoveryInfo', m.GetRecoveryInfoResponse, async (req) => {
@@ -324,6 +350,8 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
     }),
 
     // ---- health ----
+    // Ping answers on any master and ignores base.targetId: it is how a client finds out which
+    // master it reached (serverId) and whether that one leads.
     ping: (_call, callback) => {
       callback(null, { status: successStatus(), serverId: host.serverId, leader: host.isLeader() });
     },

@@ -39,6 +39,13 @@ export interface ChannelProgressOptions {
   meta: MetaTable;
   segments: SegmentManager;
   guard: () => Compare[];
+  /**
+   * Compares that hold only while DataNode `nodeId` (the request's base.sourceId) owns `vchannel`
+   * (the channel scheduler's `ownershipCompares`); throws FAILED_PRECONDITION for anyone else. They
+   * join the SaveBinlogPaths transaction, so an old owner cannot write once the channel moved.
+   * Default: no ownership check.
+   */
+  owner?: (vchannel: string, nodeId: bigint) => Compare[];
 }
 
 /** Binlog paths, checkpoints and recovery info. */
@@ -56,7 +63,8 @@ export class ChannelProgress {
   /**
    * Stores a DataNode's flush: binlogs of `segmentId`, the segment checkpoints, start positions and
    * the channel checkpoint, in one transaction. Throws INVALID_ARGUMENT / NOT_FOUND for a request
-   * that names unknown or mismatched segments; nothing is stored then.
+   * that names unknown or mismatched segments, FAILED_PRECONDITION when the sender does not own the
+   * vchannel (see `owner`); nothing is stored then.
    */
   async saveBinlogPaths(req: SaveBinlogPathsRequest): Promise<void> {
     const { meta, segments, kv } = this.options;
@@ -80,6 +88,7 @@ export class ChannelProgress {
       const key = checkpointKey(req.channel);
       const current = await kv.get(key);
       const compares: Compare[] = [
+        ...(this.options.owner?.(req.channel, req.base?.sourceId ?? 0n) ?? []),
         current === undefined
           ? { key, target: 'createRevision', op: '==', revision: 0 }
           : { key, target: 'modRevision', op: '==', revision: current.modRevision },

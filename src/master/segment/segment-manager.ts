@@ -355,7 +355,7 @@ export class SegmentManager extends EventEmitter<SegmentManagerEvents> {
   }
 
   private async plan(index: number, request: SegmentRequest): Promise<Plan> {
-    const where = `segment request ${index}`;
+    const where = `segmentIdRequests[${index}]`;
     if (request === null || typeof request !== 'object') throw errors.invalidArgument(`${where} must be an object`);
     const { collectionId, partitionId, vchannel, count } = request;
     const ctx = { requestIndex: index, collectionId: String(collectionId), partitionId: String(partitionId), vchannel };

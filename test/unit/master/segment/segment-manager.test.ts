@@ -119,7 +119,7 @@ describe('segment-manager', () => {
       const err = await manager.assign([req(3), r]).catch((e: unknown) => e);
       expect(err).toMatchObject({ code });
       expect((err as Error).message).toMatch(message);
-      expect((err as Error).message).toMatch(/^segment request 1/);
+      expect((err as Error).message).toMatch(/^segmentIdRequests\[1\]/);
     }
     await expect(manager.assign([])).rejects.toMatchObject({ code: ErrorCode.InvalidArgument });
     expect(manager.list(COLL)).toEqual([]);
