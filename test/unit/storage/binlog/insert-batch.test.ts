@@ -13,7 +13,7 @@ import {
 import { ErrorCode } from '../../../../src/common/errors.js';
 import { DataType, type CollectionSchema } from '../../../../src/gen/schema.js';
 import { ALL_TYPES_SCHEMA, CHUNK_A, VARCHAR_PK_SCHEMA, field } from '../../../fixtures/binlog/fixture-data.js';
-import { bytesOf, expectTidalError, randomFloats, sameBytes, valuesOf } from './helpers.js';
+import { expectTidalError, randomFloats, sameBytes, valuesOf } from './helpers.js';
 
 const S = ALL_TYPES_SCHEMA;
 

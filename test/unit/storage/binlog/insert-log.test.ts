@@ -7,7 +7,7 @@ import { ErrorCode } from '../../../../src/common/errors.js';
 import { DataType, type CollectionSchema } from '../../../../src/gen/schema.js';
 import { readInsertLog, writeDeltaLog, writeInsertLog, type InsertLogChunk } from '../../../../src/storage/binlog/index.js';
 import { ALL_TYPES_SCHEMA, SCOPE, VARCHAR_PK_SCHEMA, field } from '../../../fixtures/binlog/fixture-data.js';
-import { bytesOf, expectTidalError, randomFloats, rng, sameBytes, valuesOf } from './helpers.js';
+import { expectTidalError, randomFloats, rng, sameBytes, valuesOf } from './helpers.js';
 
 const S = ALL_TYPES_SCHEMA;
 const DIM = 4;

@@ -105,7 +105,8 @@ describe('bloom filter', () => {
   it('bloom filter - has no false negatives and a measured false-positive rate near 0.001 (VarChar keys)', () => {
     const n = 50_000;
     const keys = Array.from({ length: n }, (_, i) => `user-${i}-ключ`);
-    const batch = buildInsertBatch({ id: keys, emb: new Float32Array(n * 2) }, VARCHAR_PK_SCHEMA);
+    const schema = { ...VARCHAR_PK_SCHEMA, fields: VARCHAR_PK_SCHEMA.fields.map((f) => (f.name === 'id' ? { ...f, maxLength: 64 } : f)) };
+    const batch = buildInsertBatch({ id: keys, emb: new Float32Array(n * 2) }, schema);
     const data = batch.getChild('id')!.data[0]!;
     const bloom = BloomFilter.forCapacity(n);
     bloom.addUtf8Column(data.valueOffsets as Int32Array, data.values as Uint8Array, n);
@@ -145,7 +146,7 @@ describe('bloom filter', () => {
 describe('pk stats and stats logs', () => {
   it('stats log - min, max and row count over several chunks, sliced ones included', () => {
     const pks = [5n, -3n, 99n, 0n, -9_223_372_036_854_775_808n, 17n, 9_223_372_036_854_775_807n, 4n];
-    const batch = buildInsertBatch({ pk: pks, title: pks.map(String), score: pks.map(() => 1), vec: new Float32Array(pks.length * 4) }, ALL_TYPES_SCHEMA);
+    const batch = buildInsertBatch({ pk: pks, title: pks.map(() => 't'), score: pks.map(() => 1), vec: new Float32Array(pks.length * 4) }, ALL_TYPES_SCHEMA);
     const pkData = batch.getChild('pk')!.data[0]!;
     const stats = computePkStats(ALL_TYPES_SCHEMA, [pkData.slice(0, 3), pkData.slice(3, 1), pkData.slice(4, 4)]);
     expect(stats).toMatchObject({ fieldId: 100n, name: 'pk', rowCount: 8, min: -9_223_372_036_854_775_808n, max: 9_223_372_036_854_775_807n });
