@@ -64,11 +64,11 @@ function concatValidity(chunks: readonly Data[], total: number): { bitmap: Uint8
 type FixedArray = BigInt64Array | BigUint64Array | Float32Array | Float64Array;
 type FixedArrayCtor = { new (n: number): FixedArray };
 
-function concatFixed(chunks: readonly Data[], total: number, stride: number, Ctor: FixedArrayCtor): FixedArray {
-  const out = new Ctor(total * stride);
+function concatFixed(chunks: readonly Data[], total: number, Ctor: FixedArrayCtor): FixedArray {
+  const out = new Ctor(total);
   let pos = 0;
   for (const c of chunks) {
-    const n = c.length * stride;
+    const n = c.length;
     out.set((c.values as FixedArray).subarray(0, n) as never, pos);
     pos += n;
   }
@@ -92,7 +92,7 @@ export function concatData(type: ArrowType, chunks: readonly Data[]): Data {
     case Type.Float: {
       const first = chunks[0]?.values as FixedArray | undefined;
       const Ctor = (first?.constructor ?? (type as unknown as { ArrayType: FixedArrayCtor }).ArrayType) as FixedArrayCtor;
-      return makeData({ ...base, data: concatFixed(chunks, total, 1, Ctor) } as never);
+      return makeData({ ...base, data: concatFixed(chunks, total, Ctor) } as never);
     }
     case Type.Bool: {
       const values = new Uint8Array(bitmapBytes(total));

@@ -40,7 +40,7 @@ export interface BinlogScope {
 /** What a binlog says about itself: its scope plus counts and the timestamp range of its rows. */
 export interface BinlogMeta extends BinlogScope {
   kind: BinlogKind;
-  /** Schema version the rows were written with (0 for delta logs, which hold only keys). */
+  /** Schema version of the collection schema the writer was given (CollectionSchema.version). */
   schemaVersion: number;
   /** Rows (insert, stats log) or deleted keys (delta log). */
   rowCount: number;

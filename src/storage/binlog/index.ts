@@ -8,9 +8,12 @@
  *   const logId = deriveLogId(scope.startPosition);
  *   const ins = writeInsertLog(schema, chunks, scope);                  // chunks: { batch, timestamps, rowIds }[]
  *   const insPath = insertLogPath(root, coll, part, seg, logId);
- *   const stats = writeStatsLog(computePkStats(schema, chunks.map((c) => c.batch.getChild(pkName)!.data[0]!)), ins.meta);
+ *   const pkColumns = chunks.map((c) => c.batch.getChild(pkName)!.data[0]!);
+ *   const stats = writeStatsLog(computePkStats(schema, pkColumns), ins.meta); // at statsLogPath(..., logId)
+ *   const del = writeDeltaLog(schema, deletes, scope);                  // at deltaLogPath(..., logId), if any
  *   await store.put(insPath, ins.bytes); ...
  *   const binlogs = [binlogEntry(insPath, ins), ...];                    // for SaveBinlogPaths
+ *   const { table, meta } = readInsertLog(await store.get(insPath), schema);
  */
 export {
   BINLOG_EXTENSION,
