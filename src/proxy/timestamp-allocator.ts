@@ -72,6 +72,7 @@ export class TimestampAllocator {
         let n = 0;
         while (n < this.queue.length && total + this.queue[n]!.count <= this.maxBatch) total += this.queue[n++]!.count;
         const batch = this.queue.splice(0, n);
+        this.rpcs++;
         try {
           const range = await this.fetch(total);
           if (range.count !== total) throw new TidalError(ErrorCode.Internal, `tso answered ${range.count} timestamps, asked for ${total}`);
@@ -87,6 +88,11 @@ export class TimestampAllocator {
         } catch (err) {
           for (const w of batch) w.reject(err);
         }
+        // The callers just served usually ask again at once, but from their continuations, which
+        // run after this loop would have found the queue empty: the first of them would get an RPC
+        // of its own and the rest wait for the next. Yield one macrotask turn (still in flight) so
+        // they all join the next RPC.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       this.inFlight = false;

@@ -29,6 +29,25 @@ describe('timestamp-allocator', () => {
     expect(f.calls.reduce((a, b) => a + b, 0)).toBe(1000);
   });
 
+  it('timestamp-allocator - merges closed-loop callers into one RPC per round', async () => {
+    const f = counterFetch();
+    const alloc = new TimestampAllocator({ fetch: f.fetch });
+    let stop = false;
+    setTimeout(() => (stop = true), 300);
+    await Promise.all(
+      Array.from({ length: 100 }, async () => {
+        let last = 0n;
+        while (!stop) {
+          const t = await alloc.get();
+          expect(t).toBeGreaterThan(last);
+          last = t;
+        }
+      }),
+    );
+    expect(f.calls.filter((c) => c !== 100).length).toBeLessThanOrEqual(2);
+    expect(alloc.rpcs).toBe(f.calls.length);
+  });
+
   it('timestamp-allocator - splits a batch at maxBatch', async () => {
     const f = counterFetch();
     const alloc = new TimestampAllocator({ fetch: f.fetch, maxBatch: 100 });
