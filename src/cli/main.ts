@@ -4,20 +4,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { loadConfig } from '../common/config.js';
-import { ErrorCode, TidalError } from '../common/errors.js';
+import { TidalError } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
-import type { ChannelManager } from '../datanode/channel-manager.js';
-import { DataNodeServer, type DataNodeDeps } from '../datanode/server.js';
+import { createDataPath } from '../datanode/data-path.js';
+import { DataNodeServer } from '../datanode/server.js';
 import { MasterServer } from '../master/server.js';
-
-/**
- * The DataNode's data path (one flowgraph per vchannel: src/datanode/pipeline, writebuffer,
- * syncmgr). Until it is wired here, `tidal datanode` stops before registering, so no master ever
- * assigns vchannels to a node that cannot consume them.
- */
-function createChannelManager(_deps: DataNodeDeps): ChannelManager {
-  throw new TidalError(ErrorCode.FailedPrecondition, 'this build has no DataNode data path yet: src/cli/main.ts does not wire a ChannelManager');
-}
 
 /** Runs until SIGINT/SIGTERM, then closes `server` (a second signal exits at once). */
 function runUntilSignal(close: () => Promise<void>): void {
@@ -64,7 +55,7 @@ program
   .action(async (opts: { config?: string; port?: string }) => {
     const cfg = loadConfig({ file: opts.config, overrides: opts.port === undefined ? undefined : { datanode: { port: Number(opts.port) } } });
     const logger = createLogger({ level: cfg.log.level, name: 'tidal-datanode' });
-    const server = await DataNodeServer.start({ config: cfg, logger, channels: createChannelManager });
+    const server = await DataNodeServer.start({ config: cfg, logger, channels: createDataPath });
     // One line on stdout for scripts and tests: where the DataNode listens.
     process.stdout.write(`tidal datanode listening on port ${server.port} (server id ${server.serverId})\n`);
     runUntilSignal(() => server.close());
