@@ -14,62 +14,21 @@
 import { endianness } from 'node:os';
 import { Type, type Data } from 'apache-arrow';
 import { errors } from '../common/errors.js';
+import { murmur3, murmur3Int64 } from '../common/murmur3.js';
 
 /** Seed of the shard hash. */
 export const PK_HASH_SEED = 0;
 
 const LITTLE = endianness() === 'LE';
 
-const C1 = 0xcc9e2d51;
-const C2 = 0x1b873593;
-
-function mixK(k: number): number {
-  k = Math.imul(k, C1);
-  k = (k << 15) | (k >>> 17);
-  return Math.imul(k, C2);
-}
-
-function mixH(h: number, k: number): number {
-  h ^= mixK(k);
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-function fmix(h: number, length: number): number {
-  h ^= length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-/** MurmurHash3 x86_32 (seed 0) of `bytes[start, end)`, unsigned. */
+/** MurmurHash3 x86_32 (seed 0) of bytes[start, end), unsigned. */
 export function murmur3Bytes(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let h = PK_HASH_SEED;
-  const length = end - start;
-  const blocksEnd = start + (length & ~3);
-  let i = start;
-  for (; i < blocksEnd; i += 4) h = mixH(h, bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
-  let k = 0;
-  switch (length & 3) {
-    case 3:
-      k ^= bytes[i + 2]! << 16;
-    // falls through
-    case 2:
-      k ^= bytes[i + 1]! << 8;
-    // falls through
-    case 1:
-      k ^= bytes[i]!;
-      h ^= mixK(k);
-  }
-  return fmix(h, length);
+  return murmur3(bytes, PK_HASH_SEED, start, end);
 }
 
 /** MurmurHash3 x86_32 (seed 0) of an int64 given as its low and high 32-bit words, unsigned. */
 function murmur3Words(lo: number, hi: number): number {
-  return fmix(mixH(mixH(PK_HASH_SEED, lo | 0), hi | 0), 8);
+  return murmur3Int64(lo, hi, PK_HASH_SEED);
 }
 
 /** The shard hash of an Int64 primary key. */

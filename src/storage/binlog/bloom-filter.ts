@@ -13,7 +13,7 @@
  * (LSB first, as Arrow bitmaps).
  */
 import { errors } from '../../common/errors.js';
-import { murmur3, murmur3Int64 } from './murmur3.js';
+import { murmur3, murmur3Int64 } from '../../common/murmur3.js';
 
 /** Default false-positive rate. */
 export const DEFAULT_BLOOM_FP_RATE = 0.001;

@@ -50,4 +50,4 @@ export {
   type BloomFilterJSON,
   type PrimaryKey,
 } from './bloom-filter.js';
-export { murmur3, murmur3Int64 } from './murmur3.js';
+export { murmur3, murmur3Int64 } from '../../common/murmur3.js';
