@@ -10,12 +10,13 @@ import { CollectionState } from '../../src/gen/meta.js';
 import { StreamMsg } from '../../src/gen/msg.js';
 import { CollectionSchema, DataType, FieldSchema } from '../../src/gen/schema.js';
 import { EtcdKV } from '../../src/kv/etcd/etcd-kv.js';
-import { KafkaMsgStream, type ConsumedMessage, type MsgStream, type Position } from '../../src/mq/index.js';
+import { KafkaMsgStream, type Position } from '../../src/mq/index.js';
 import { DdlManager } from '../../src/master/ddl/index.js';
 import { IdAllocator } from '../../src/master/idalloc/id-allocator.js';
 import { MetaTable } from '../../src/master/meta/index.js';
 import { TimestampOracle } from '../../src/master/tso/timestamp-oracle.js';
 import { endpoints, uniqueName, type Endpoints } from '../harness/endpoints.js';
+import { readAll } from '../helpers/read-all.js';
 
 let ep: Endpoints;
 let stream: KafkaMsgStream;
@@ -78,22 +79,6 @@ const schema = () =>
     ],
   });
 
-/** Every record of a channel, in offset order. */
-async function readAll(s: MsgStream, channel: string): Promise<ConsumedMessage[]> {
-  const { latest } = await s.offsets(channel);
-  if (latest === 0n) return [];
-  const consumer = await s.consume(channel, { kind: 'earliest' });
-  const out: ConsumedMessage[] = [];
-  try {
-    for await (const batch of consumer) {
-      out.push(...batch);
-      if (out[out.length - 1]!.position.msgId >= latest - 1n) break;
-    }
-  } finally {
-    await consumer.close();
-  }
-  return out;
-}
 
 async function decodeAll(channel: string): Promise<{ msg: StreamMsg; position: Position }[]> {
   return (await readAll(stream, channel)).map((m) => ({ msg: StreamMsg.decode(m.payload), position: m.position }));

@@ -7,10 +7,11 @@ import { parseTs } from '../../src/common/hybrid-ts.js';
 import { MsgType } from '../../src/gen/common.js';
 import { StreamMsg } from '../../src/gen/msg.js';
 import { EtcdKV } from '../../src/kv/etcd/etcd-kv.js';
-import { KafkaMsgStream, type ConsumedMessage, type MsgStream } from '../../src/mq/index.js';
+import { KafkaMsgStream } from '../../src/mq/index.js';
 import { TimeTickProducer, TsLock, decodeTimeTick } from '../../src/master/timetick/index.js';
 import { TimestampOracle } from '../../src/master/tso/timestamp-oracle.js';
 import { endpoints, uniqueName } from '../harness/endpoints.js';
+import { readAll } from '../helpers/read-all.js';
 
 let kv: EtcdKV;
 let stream: KafkaMsgStream;
@@ -42,22 +43,6 @@ async function dmlChannels(n: number): Promise<string[]> {
   return channels;
 }
 
-/** Every record of a channel, in offset order. */
-async function readAll(s: MsgStream, channel: string): Promise<ConsumedMessage[]> {
-  const { latest } = await s.offsets(channel);
-  if (latest === 0n) return [];
-  const consumer = await s.consume(channel, { kind: 'earliest' });
-  const out: ConsumedMessage[] = [];
-  try {
-    for await (const batch of consumer) {
-      out.push(...batch);
-      if (out[out.length - 1]!.position.msgId >= latest - 1n) break;
-    }
-  } finally {
-    await consumer.close();
-  }
-  return out;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const strictlyIncreasing = (xs: bigint[]) => xs.every((x, i) => i === 0 || x > xs[i - 1]!);

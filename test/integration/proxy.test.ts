@@ -9,11 +9,12 @@ import { decodeInsertBatch } from '../../src/common/arrow/index.js';
 import { bytesToU64 } from '../../src/common/u64-bytes.js';
 import { StreamMsg } from '../../src/gen/msg.js';
 import { DataType, type CollectionSchema } from '../../src/gen/schema.js';
-import { KafkaMsgStream, type ConsumedMessage, type MsgStream } from '../../src/mq/index.js';
+import { KafkaMsgStream } from '../../src/mq/index.js';
 import { decodeTimeTick } from '../../src/master/timetick/index.js';
 import { shardOfPk, TidalClient, type InsertResult } from '../../src/proxy/index.js';
 import { endpoints } from '../harness/endpoints.js';
 import { masterNamespace, startMaster, type InProcessMaster } from './helpers/master.js';
+import { readAll } from '../helpers/read-all.js';
 
 const DIM = 16;
 const ROWS = 10_000;
@@ -36,22 +37,6 @@ afterAll(async () => {
   await master?.close();
 });
 
-/** Every record of a channel, in offset order. */
-async function readAll(s: MsgStream, channel: string): Promise<ConsumedMessage[]> {
-  const { latest } = await s.offsets(channel);
-  if (latest === 0n) return [];
-  const consumer = await s.consume(channel, { kind: 'earliest' });
-  const out: ConsumedMessage[] = [];
-  try {
-    for await (const batch of consumer) {
-      out.push(...batch);
-      if (out[out.length - 1]!.position.msgId >= latest - 1n) break;
-    }
-  } finally {
-    await consumer.close();
-  }
-  return out;
-}
 
 /** The vector of row `pk`: deterministic, distinct per row. */
 function vectorOf(pk: bigint): Float32Array {

@@ -11,8 +11,10 @@ import { StreamMsg, type DeleteMsg, type InsertMsg } from '../../../src/gen/msg.
 import { DataType, type FieldSchema } from '../../../src/gen/schema.js';
 import { MemoryKV } from '../../../src/kv/embedded/memory-kv.js';
 import { MasterServer } from '../../../src/master/server.js';
-import { MemoryMsgStream, type ConsumedMessage, type MsgStream } from '../../../src/mq/index.js';
+import { MemoryMsgStream, type MsgStream } from '../../../src/mq/index.js';
 import { MasterClient } from '../../../src/proxy/master-client.js';
+export { readAll } from '../../helpers/read-all.js';
+import { readAll } from '../../helpers/read-all.js';
 
 /** A running master and what tests need around it. */
 export interface TestMaster {
@@ -82,22 +84,6 @@ export async function createCollection(
   });
 }
 
-/** Every record of a channel, in offset order. */
-export async function readAll(stream: MsgStream, channel: string): Promise<ConsumedMessage[]> {
-  const { latest } = await stream.offsets(channel);
-  if (latest === 0n) return [];
-  const consumer = await stream.consume(channel, { kind: 'earliest' });
-  const out: ConsumedMessage[] = [];
-  try {
-    for await (const batch of consumer) {
-      out.push(...batch);
-      if (out[out.length - 1]!.position.msgId >= latest - 1n) break;
-    }
-  } finally {
-    await consumer.close();
-  }
-  return out;
-}
 
 /** Decoded Insert records of `channels` (with the pchannel and record size of each). */
 export async function insertsOn(stream: MsgStream, channels: readonly string[]): Promise<{ pchannel: string; bytes: number; header: StreamMsg; msg: InsertMsg }[]> {

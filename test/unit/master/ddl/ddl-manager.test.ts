@@ -6,11 +6,12 @@ import { StreamMsg } from '../../../../src/gen/msg.js';
 import { CollectionSchema, DataType, FieldSchema } from '../../../../src/gen/schema.js';
 import { MemoryKV } from '../../../../src/kv/embedded/memory-kv.js';
 import type { Compare } from '../../../../src/kv/meta-kv.js';
-import { MemoryMsgStream, type ConsumedMessage, type MsgStream, type Position, type ProduceMessage } from '../../../../src/mq/index.js';
+import { MemoryMsgStream, type MsgStream, type Position, type ProduceMessage } from '../../../../src/mq/index.js';
 import { DdlManager, type DdlConfig } from '../../../../src/master/ddl/index.js';
 import { IdAllocator } from '../../../../src/master/idalloc/id-allocator.js';
 import { MetaTable } from '../../../../src/master/meta/index.js';
 import { TimestampOracle } from '../../../../src/master/tso/timestamp-oracle.js';
+import { readAll } from '../../../helpers/read-all.js';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -75,22 +76,6 @@ const booksSchema = () =>
     ],
   });
 
-/** Every record of a channel, in offset order. */
-async function readAll(stream: MsgStream, channel: string): Promise<ConsumedMessage[]> {
-  const { latest } = await stream.offsets(channel);
-  if (latest === 0n) return [];
-  const consumer = await stream.consume(channel, { kind: 'earliest' });
-  const out: ConsumedMessage[] = [];
-  try {
-    for await (const batch of consumer) {
-      out.push(...batch);
-      if (out[out.length - 1]!.position.msgId >= latest - 1n) break;
-    }
-  } finally {
-    await consumer.close();
-  }
-  return out;
-}
 
 async function decodeAll(stream: MsgStream, channel: string): Promise<{ msg: StreamMsg; position: Position }[]> {
   return (await readAll(stream, channel)).map((m) => ({ msg: StreamMsg.decode(m.payload), position: m.position }));

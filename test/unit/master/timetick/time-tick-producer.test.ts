@@ -3,9 +3,10 @@ import { ErrorCode } from '../../../../src/common/errors.js';
 import { MsgType } from '../../../../src/gen/common.js';
 import { StreamMsg } from '../../../../src/gen/msg.js';
 import { MemoryKV } from '../../../../src/kv/embedded/memory-kv.js';
-import { MemoryMsgStream, type ConsumedMessage, type MsgStream } from '../../../../src/mq/index.js';
+import { MemoryMsgStream, type MsgStream } from '../../../../src/mq/index.js';
 import { SoftBarrier, TimeTickProducer, TsLock, decodeTimeTick, type TimeTickProducerOptions } from '../../../../src/master/timetick/index.js';
 import { TimestampOracle } from '../../../../src/master/tso/timestamp-oracle.js';
+import { readAll } from '../../../helpers/read-all.js';
 
 const closers: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -14,22 +15,6 @@ afterEach(async () => {
 
 const CHANNELS = ['tidal-dml_0', 'tidal-dml_1', 'tidal-dml_2'];
 
-/** Every record of a channel, in offset order. */
-async function readAll(stream: MsgStream, channel: string): Promise<ConsumedMessage[]> {
-  const { latest } = await stream.offsets(channel);
-  if (latest === 0n) return [];
-  const consumer = await stream.consume(channel, { kind: 'earliest' });
-  const out: ConsumedMessage[] = [];
-  try {
-    for await (const batch of consumer) {
-      out.push(...batch);
-      if (out[out.length - 1]!.position.msgId >= latest - 1n) break;
-    }
-  } finally {
-    await consumer.close();
-  }
-  return out;
-}
 
 const ticksOf = async (stream: MsgStream, channel: string) => (await readAll(stream, channel)).map((m) => decodeTimeTick(m.payload)!);
 
