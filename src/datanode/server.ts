@@ -37,7 +37,8 @@ import type { ObjectStore } from '../storage/object-store.js';
 import type { ChannelManager } from './channel-manager.js';
 import { MasterLink } from './master-link.js';
 import { createDataNodeService } from './service.js';
-import { allocateServerId, DataNodeSession } from './session.js';
+import { allocateServerId } from '../kv/server-id.js';
+import { DataNodeSession } from './session.js';
 
 /** What the data path is built from (handed to the `channels` factory). */
 export interface DataNodeDeps {

@@ -17,13 +17,6 @@ import type { Lease, MetaKV } from '../kv/meta-kv.js';
 /** Key prefix of DataNode sessions (relative to the KV's root path). */
 export const DATANODE_SESSION_PREFIX = 'session/datanode/';
 
-/**
- * Key of the server-id counter shared by every Tidal process. The same key and algorithm as
- * `allocateServerId` in src/master/server.ts; repeated here because the master and the DataNode
- * never import each other.
- */
-export const SERVER_ID_KEY = 'session/id';
-
 /** The session key of DataNode `serverId`. */
 export function dataNodeSessionKey(serverId: bigint): string {
   return `${DATANODE_SESSION_PREFIX}${serverId}`;
@@ -33,23 +26,6 @@ export function dataNodeSessionKey(serverId: bigint): string {
 export interface DataNodeSessionValue {
   serverId: string;
   address: string;
-}
-
-/** Allocates a cluster-unique server id (a counter in the KV, compare-and-swapped). Throws the KV's errors. */
-export async function allocateServerId(kv: MetaKV): Promise<bigint> {
-  for (;;) {
-    const cur = await kv.get(SERVER_ID_KEY);
-    const next = (cur === undefined ? 0n : BigInt(cur.value.toString('utf8'))) + 1n;
-    const res = await kv.txn({
-      compare: [
-        cur === undefined
-          ? { key: SERVER_ID_KEY, target: 'createRevision', op: '==', revision: 0 }
-          : { key: SERVER_ID_KEY, target: 'modRevision', op: '==', revision: cur.modRevision },
-      ],
-      success: [{ type: 'put', key: SERVER_ID_KEY, value: next.toString() }],
-    });
-    if (res.succeeded) return next;
-  }
 }
 
 /** Options of {@link DataNodeSession.register}. */

@@ -8,6 +8,7 @@ export { EtcdKV, prefixRangeEnd, type EtcdKVOptions, type EtcdKVState } from './
 export { fromEtcdError } from './etcd/etcd-errors.js';
 export type { EtcdLease, EtcdLeaseState } from './etcd/etcd-lease.js';
 export { DEFAULT_WATCH_BACKOFF, type EtcdWatcher, type EtcdWatcherState, type WatchBackoff } from './etcd/etcd-watcher.js';
+export { allocateServerId, SERVER_ID_KEY } from './server-id.js';
 export { MemoryKV, type MemoryKVOptions, type MemoryKVState } from './embedded/memory-kv.js';
 export { MvccStore, type ChangeRecord, type MvccStoreOptions } from './embedded/mvcc-store.js';
 export type { MemoryLease, MemoryLeaseState } from './embedded/memory-lease.js';

@@ -14,28 +14,13 @@ import { retry } from '../common/retry.js';
 import { MasterService } from '../gen/master.js';
 import { createMetaKV } from '../kv/create.js';
 import type { MetaKV } from '../kv/meta-kv.js';
+import { allocateServerId } from '../kv/server-id.js';
 import { createMsgStream } from '../mq/create.js';
 import type { MsgStream } from '../mq/msg-stream.js';
 import { LeaderElection } from './election/leader-election.js';
 import { MasterCore } from './master-core.js';
 import { createMasterService } from './service.js';
 import { SysConfig } from './sysconfig/sys-config.js';
-
-/** etcd key of the server-id counter shared by every Tidal process. */
-export const SERVER_ID_KEY = 'session/id';
-
-/** Allocates a cluster-unique server id (a counter in the KV, compare-and-swapped). */
-export async function allocateServerId(kv: MetaKV): Promise<bigint> {
-  for (;;) {
-    const cur = await kv.get(SERVER_ID_KEY);
-    const next = (cur === undefined ? 0n : BigInt(cur.value.toString('utf8'))) + 1n;
-    const res = await kv.txn({
-      compare: [cur === undefined ? { key: SERVER_ID_KEY, target: 'createRevision', op: '==', revision: 0 } : { key: SERVER_ID_KEY, target: 'modRevision', op: '==', revision: cur.modRevision }],
-      success: [{ type: 'put', key: SERVER_ID_KEY, value: next.toString() }],
-    });
-    if (res.succeeded) return next;
-  }
-}
 
 export interface MasterServerOptions {
   config: TidalConfig;
