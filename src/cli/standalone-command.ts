@@ -1,0 +1,58 @@
+/**
+ * `tidal standalone`: master and DataNode in one process on the configured backends (defaults:
+ * embedded KV, embedded log, local object store, under ./tidal-data). Prints one line on stdout
+ * once both serve; SIGINT/SIGTERM close it cleanly (a second signal exits at once).
+ */
+import type { Command } from 'commander';
+import { loadConfig } from '../common/config.js';
+import { errors } from '../common/errors.js';
+import { createLogger } from '../common/log.js';
+import { Standalone } from '../standalone/index.js';
+
+/** Runs until SIGINT/SIGTERM, then runs `close` and exits 0 (1 if it failed; 130 on a second signal). */
+function runUntilSignal(close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`tidal: shutdown after ${signal} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+/** Parses a `--port` value; INVALID_ARGUMENT unless it is an integer 0..65535. */
+function parsePort(raw: string): number {
+  if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) throw errors.invalidArgument(`--port must be an integer from 0 to 65535 (0: any free port), got "${raw}"`);
+  return Number(raw);
+}
+
+/**
+ * Adds `tidal standalone [-c file] [--data-dir DIR] [-p port]` to `program`. Errors (bad flags, a
+ * data directory another process holds, a taken port) reach the caller of `parseAsync`, which
+ * prints them as one line.
+ */
+export function registerStandaloneCommand(program: Command): void {
+  program
+    .command('standalone')
+    .description('run a master and a DataNode in one process on embedded stores (no servers to install)')
+    .option('-c, --config <file>', 'configuration file (YAML); defaults: configs/tidal.yaml')
+    .option('--data-dir <dir>', 'keep the KV, the log and the binlogs under DIR/kv, DIR/mq, DIR/storage (default: ./tidal-data, or the directories the configuration names)')
+    .option('-p, --port <port>', 'master gRPC port (overrides master.port; 0: any free port)')
+    .action(async (opts: { config?: string; dataDir?: string; port?: string }) => {
+      const port = opts.port === undefined ? undefined : parsePort(opts.port);
+      if (opts.dataDir !== undefined && opts.dataDir.trim() === '') throw errors.invalidArgument('--data-dir must be a non-empty path');
+      const config = loadConfig({ file: opts.config, overrides: port === undefined ? undefined : { master: { port } } });
+      const logger = createLogger({ level: config.log.level, name: 'tidal-standalone' });
+      const standalone = await Standalone.start({ config, logger, dataDir: opts.dataDir });
+      // One line on stdout for scripts and tests: where clients reach the master, where data lives.
+      process.stdout.write(`tidal standalone listening on port ${standalone.port} (data in ${standalone.dataDir})\n`);
+      runUntilSignal(() => standalone.close());
+    });
+}
