@@ -2,12 +2,12 @@
  * `tidal standalone`: master and DataNode in one process on the configured backends (defaults:
  * embedded KV, embedded log, local object store, under ./tidal-data). Prints one line on stdout
  * once both serve; SIGINT/SIGTERM close it cleanly (a second signal exits at once).
+ *
+ * Like the other command modules this file loads nothing heavy: the action imports the config,
+ * the logger and the servers when it runs, so `tidal --help` and the resource commands start fast.
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../common/config.js';
 import { errors } from '../common/errors.js';
-import { createLogger } from '../common/log.js';
-import { Standalone } from '../standalone/index.js';
 
 /** Runs until SIGINT/SIGTERM, then runs `close` and exits 0 (1 if it failed; 130 on a second signal). */
 function runUntilSignal(close: () => Promise<void>): void {
@@ -48,6 +48,11 @@ export function registerStandaloneCommand(program: Command): void {
     .action(async (opts: { config?: string; dataDir?: string; port?: string }) => {
       const port = opts.port === undefined ? undefined : parsePort(opts.port);
       if (opts.dataDir !== undefined && opts.dataDir.trim() === '') throw errors.invalidArgument('--data-dir must be a non-empty path');
+      const [{ loadConfig }, { createLogger }, { Standalone }] = await Promise.all([
+        import('../common/config.js'),
+        import('../common/log.js'),
+        import('../standalone/index.js'),
+      ]);
       const config = loadConfig({ file: opts.config, overrides: port === undefined ? undefined : { master: { port } } });
       const logger = createLogger({ level: config.log.level, name: 'tidal-standalone' });
       const standalone = await Standalone.start({ config, logger, dataDir: opts.dataDir });
