@@ -1,9 +1,14 @@
 /**
  * Runs the MsgStream conformance suite against every implementation: Kafka (the real broker of
- * this test run, never a mock) and the in-memory embedded log.
+ * this test run, never a mock), the persistent embedded log (LMDB, a temp directory per test) and
+ * the in-memory embedded log.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { KafkaMsgStream, MemoryMsgStream, type MsgStream } from '../../src/mq/index.js';
+import { afterAll } from 'vitest';
+import { KafkaMsgStream, LmdbMsgStream, MemoryMsgStream, type MsgStream } from '../../src/mq/index.js';
 import { endpoints } from '../harness/endpoints.js';
 import { msgStreamConformance } from './msg-stream.suite.js';
 
@@ -29,4 +34,22 @@ msgStreamConformance('memory', {
   create: async () => new MemoryMsgStream(),
   peer: async (stream: MsgStream) => stream,
   deleteRecordsBefore: (stream, channel, offset) => (stream as MemoryMsgStream).deleteRecordsBefore(channel, offset),
+});
+
+// The persistent embedded log: each test gets a fresh directory. Its peer is a second stream on
+// the same directory (another client of the same log, as another process would be).
+const lmdbRoot = mkdtempSync(path.join(tmpdir(), 'tidal-mq-conformance-'));
+let lmdbDirs = 0;
+const lmdbDirOf = new WeakMap<MsgStream, string>();
+afterAll(() => rmSync(lmdbRoot, { recursive: true, force: true }));
+
+msgStreamConformance('lmdb', {
+  create: async () => {
+    const dir = path.join(lmdbRoot, String(lmdbDirs++));
+    const stream = new LmdbMsgStream({ dir });
+    lmdbDirOf.set(stream, dir);
+    return stream;
+  },
+  peer: async (stream: MsgStream) => new LmdbMsgStream({ dir: lmdbDirOf.get(stream) as string }),
+  deleteRecordsBefore: (stream, channel, offset) => (stream as LmdbMsgStream).deleteRecordsBefore(channel, offset),
 });

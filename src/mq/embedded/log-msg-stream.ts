@@ -2,6 +2,11 @@
  * LogMsgStream: the embedded MsgStream, over any LogStore. It holds the semantics the conformance
  * suite checks (validation, seek resolution, consumers that wait for new messages, loud errors
  * for deleted offsets); the store only keeps records.
+ *
+ * Waking consumers: an append through this stream wakes the consumers of its channel at once. When
+ * the store is shared with other processes (`store.pollIntervalMs` set), one timer per stream also
+ * checks, every pollIntervalMs while at least one consumer waits, whether a waited-on channel moved
+ * (or vanished) and wakes its consumers: one offsets lookup per waited-on channel per tick.
  */
 import { errors } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
@@ -12,6 +17,9 @@ import type { LogStore, StoredRecord } from './log-store.js';
 
 /** Default largest message (payload + key) of the embedded log: 1 MiB, like Kafka's default. */
 export const DEFAULT_EMBEDDED_MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** Bytes (payload + key) above which a consumer stops filling a batch: bounds its memory with big messages. */
+export const EMBEDDED_READ_MAX_BYTES = 8 * 1024 * 1024;
 
 /** Options of {@link LogMsgStream}. */
 export interface LogMsgStreamOptions {
@@ -51,8 +59,10 @@ export class LogMsgStream implements MsgStream {
   private state: LogStreamState = 'open';
   private readonly signals = new Map<string, Signal>();
   private readonly consumers = new Set<LogConsumer>();
-  /** Appends to one channel run one at a time, so a produce call's messages are contiguous. */
-  private readonly appendTails = new Map<string, Promise<unknown>>();
+  /** Consumers waiting at the end of a channel, with the offset each waits for (cross-process polling). */
+  private readonly waiting = new Map<string, Map<LogConsumer, bigint>>();
+  private pollTimer: NodeJS.Timeout | undefined;
+  private polling = false;
 
   constructor(
     private readonly store: LogStore,
@@ -97,14 +107,15 @@ export class LogMsgStream implements MsgStream {
     checkMessages(channel, messages, this.maxMessageBytes);
     if (!(await this.store.hasChannel(channel))) throw errors.notFound(`channel ${channel} does not exist`, { channel });
     if (messages.length === 0) return [];
-    // Copy: the log keeps what was produced even if the caller reuses its buffers.
+    // No copy here: the store copies what it keeps before it yields (LogStore.append). The store
+    // appends atomically and in call order, so a call's messages are contiguous.
     const records: StoredRecord[] = messages.map((m) => {
       const key = keyBuffer(m.key);
-      const record: StoredRecord = { payload: Buffer.from(asBuffer(m.payload)), timestamp: m.timestamp ?? 0n };
-      if (key !== undefined) record.key = Buffer.from(key);
+      const record: StoredRecord = { payload: asBuffer(m.payload), timestamp: m.timestamp ?? 0n };
+      if (key !== undefined) record.key = key;
       return record;
     });
-    const first = await this.serialized(channel, () => this.store.append(channel, records));
+    const first = await this.store.append(channel, records);
     this.signal(channel).fire();
     return records.map((r, i) => ({ channel, msgId: first + BigInt(i), timestamp: r.timestamp }));
   }
@@ -119,6 +130,7 @@ export class LogMsgStream implements MsgStream {
       signal: (c) => this.signal(c),
       isOpen: () => this.state === 'open',
       forget: (c) => this.consumers.delete(c),
+      waiting: (c, next) => this.setWaiting(c, next),
     });
     this.consumers.add(consumer);
     return consumer;
@@ -138,7 +150,7 @@ export class LogMsgStream implements MsgStream {
   async deleteRecordsBefore(channel: string, offset: bigint): Promise<void> {
     this.checkOpen();
     checkChannelName(channel);
-    await this.serialized(channel, () => this.store.truncateBefore(channel, offset));
+    await this.store.truncateBefore(channel, offset);
     this.signal(channel).fire();
   }
 
@@ -148,6 +160,8 @@ export class LogMsgStream implements MsgStream {
     await Promise.all([...this.consumers].map((c) => c.close()));
     for (const s of this.signals.values()) s.fire();
     this.signals.clear();
+    this.waiting.clear();
+    this.updatePollTimer();
     await this.store.close();
   }
 
@@ -164,17 +178,52 @@ export class LogMsgStream implements MsgStream {
     return s;
   }
 
-  private serialized<T>(channel: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.appendTails.get(channel) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => {
-      // Only ordering matters here; the caller gets the error through `run`.
-    });
-    this.appendTails.set(channel, tail);
-    void tail.then(() => {
-      if (this.appendTails.get(channel) === tail) this.appendTails.delete(channel);
-    });
-    return run;
+  /** Records that `consumer` waits for offset `next` of its channel (undefined: it stopped waiting). */
+  private setWaiting(consumer: LogConsumer, next: bigint | undefined): void {
+    if (this.store.pollIntervalMs === undefined) return;
+    let waiters = this.waiting.get(consumer.channel);
+    if (next !== undefined) {
+      if (waiters === undefined) this.waiting.set(consumer.channel, (waiters = new Map()));
+      waiters.set(consumer, next);
+    } else if (waiters !== undefined) {
+      waiters.delete(consumer);
+      if (waiters.size === 0) this.waiting.delete(consumer.channel);
+    }
+    this.updatePollTimer();
+  }
+
+  /** Runs the poll timer while some consumer waits and the stream is open, and only then. */
+  private updatePollTimer(): void {
+    const wanted = this.waiting.size > 0 && this.state === 'open';
+    if (wanted && this.pollTimer === undefined) {
+      // Not unref'd: a consumer waiting for another process's records keeps the process alive, as
+      // a Kafka consumer's socket would.
+      this.pollTimer = setInterval(() => void this.poll(), this.store.pollIntervalMs);
+    } else if (!wanted && this.pollTimer !== undefined) {
+      clearInterval(this.pollTimer);
+      this.pollTimer = undefined;
+    }
+  }
+
+  /** Wakes the consumers of every waited-on channel that another process appended to, truncated or deleted. */
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (const [channel, waiters] of [...this.waiting]) {
+        let latest: bigint | undefined;
+        try {
+          latest = (await this.store.offsets(channel)).latest;
+        } catch {
+          // Missing (deleted elsewhere) or failing: the consumers' own read reports it.
+          latest = undefined;
+        }
+        if (this.state !== 'open') return;
+        if (latest === undefined || [...waiters.values()].some((next) => next !== latest)) this.signal(channel).fire();
+      }
+    } finally {
+      this.polling = false;
+    }
   }
 }
 
@@ -184,6 +233,8 @@ interface LogConsumerHost {
   signal(channel: string): Signal;
   isOpen(): boolean;
   forget(consumer: LogConsumer): void;
+  /** The consumer waits for offset `next` (undefined: it stopped waiting). */
+  waiting(consumer: LogConsumer, next: bigint | undefined): void;
 }
 
 /** A pull consumer of one channel of a LogMsgStream: it reads the store only when asked. */
@@ -232,7 +283,7 @@ class LogConsumer implements Consumer {
       const appended = this.host.signal(this.channel).wait();
       let records: StoredRecord[];
       try {
-        records = await this.host.store.read(this.channel, this.nextOffset, this.maxBatch);
+        records = await this.host.store.read(this.channel, this.nextOffset, this.maxBatch, EMBEDDED_READ_MAX_BYTES);
       } catch (err) {
         if (this.state !== 'open' || !this.host.isOpen()) return { done: true, value: undefined };
         this.state = 'failed';
@@ -244,7 +295,12 @@ class LogConsumer implements Consumer {
         this.nextOffset += BigInt(records.length);
         return { done: false, value: records.map((r, i) => toConsumed(this.channel, first + BigInt(i), r)) };
       }
-      await Promise.race([appended, this.closedSignal.wait()]);
+      this.host.waiting(this, this.nextOffset);
+      try {
+        await Promise.race([appended, this.closedSignal.wait()]);
+      } finally {
+        this.host.waiting(this, undefined);
+      }
     }
   }
 }

@@ -5,7 +5,7 @@
 import { errors } from '../../common/errors.js';
 import type { ChannelOffsets } from '../msg-stream.js';
 import { checkInRange } from '../seek.js';
-import type { LogStore, StoredRecord } from './log-store.js';
+import { recordBytes, type LogStore, type StoredRecord } from './log-store.js';
 
 interface ChannelLog {
   /** Offset of records[0]: the low watermark. */
@@ -34,15 +34,26 @@ export class MemoryLogStore implements LogStore {
   async append(channel: string, records: readonly StoredRecord[]): Promise<bigint> {
     const log = this.get(channel);
     const first = log.base + BigInt(log.records.length);
-    for (const r of records) log.records.push(r);
+    // Copies: the log keeps what was appended even if the caller reuses its buffers.
+    for (const r of records) {
+      const copy: StoredRecord = { payload: Buffer.from(r.payload), timestamp: r.timestamp };
+      if (r.key !== undefined) copy.key = Buffer.from(r.key);
+      log.records.push(copy);
+    }
     return first;
   }
 
-  async read(channel: string, from: bigint, maxRecords: number): Promise<StoredRecord[]> {
+  async read(channel: string, from: bigint, maxRecords: number, maxBytes: number): Promise<StoredRecord[]> {
     const log = this.get(channel);
     checkInRange(channel, from, offsetsOf(log));
-    const start = Number(from - log.base);
-    return log.records.slice(start, start + maxRecords);
+    const out: StoredRecord[] = [];
+    let bytes = 0;
+    for (let i = Number(from - log.base); i < log.records.length && out.length < maxRecords && (out.length === 0 || bytes < maxBytes); i++) {
+      const record = log.records[i] as StoredRecord;
+      out.push(record);
+      bytes += recordBytes(record);
+    }
+    return out;
   }
 
   async offsets(channel: string): Promise<ChannelOffsets> {
