@@ -1,13 +1,18 @@
 /**
  * Runs the MetaKV conformance suite against every implementation: etcd (the real server of this
  * test run, never a mock; a private etcd of this file's own for restarts and compaction, so the
- * shared one is never restarted or compacted) and the embedded in-memory store. Also the
- * etcd-only behaviour that has no embedded counterpart: requests while etcd is down.
+ * shared one is never restarted or compacted), the embedded in-memory store and the persistent
+ * embedded store (LmdbKV, each test in a temp directory of its own; its real restarts are in
+ * test/unit/kv/lmdb-kv.test.ts). Also the etcd-only behaviour that has no embedded counterpart:
+ * requests while etcd is down.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCode, TidalError } from '../../src/common/errors.js';
-import { EtcdKV, MemoryKV, type MetaKV } from '../../src/kv/index.js';
+import { EtcdKV, LmdbKV, MemoryKV, type MetaKV } from '../../src/kv/index.js';
 import { endpoints, uniqueName } from '../harness/endpoints.js';
 import { EtcdServer } from '../harness/etcd.js';
 import { metaKvConformance } from './meta-kv.suite.js';
@@ -16,8 +21,12 @@ let privateEtcd: Promise<EtcdServer> | undefined;
 /** This file's own etcd, started on first use. */
 const isolatedEtcd = () => (privateEtcd ??= EtcdServer.launch());
 
+/** Temp directories of the LmdbKV stores, removed after the file (the suite closes the stores). */
+const lmdbDirs: string[] = [];
+
 afterAll(async () => {
   if (privateEtcd !== undefined) await (await privateEtcd).close();
+  for (const dir of lmdbDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Which server each EtcdKV of this file talks to. */
@@ -59,6 +68,19 @@ metaKvConformance('memory', {
   peer: async (kv) => new MemoryKV({ store: (kv as MemoryKV).store }),
   restartServer: async (kv) => (kv as MemoryKV).simulateDisconnect(300),
   compact: (kv, revision) => (kv as MemoryKV).compact(revision),
+});
+
+metaKvConformance('lmdb', {
+  create: async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidal-lmdb-kv-'));
+    lmdbDirs.push(dir);
+    return LmdbKV.open({ dir });
+  },
+  peer: async (kv) => (kv as LmdbKV).peer(),
+  // No server to restart (real reopen of the directory: test/unit/kv/lmdb-kv.test.ts): watchers
+  // lose their connection and resume, as for the in-memory store.
+  restartServer: async (kv) => (kv as LmdbKV).simulateDisconnect(300),
+  compact: (kv, revision) => (kv as LmdbKV).compact(revision),
 });
 
 describe('meta-kv (etcd) only', () => {

@@ -5,7 +5,9 @@
  * asynchronously (never inside the writer's call), in revision order. A simulated disconnect drops
  * everything not yet emitted and, when "the connection comes back", resumes from the last
  * revision it emitted + 1, so nothing is repeated or skipped. A start revision below the store's
- * compaction revision is reported with `compacted`, after which the watcher is closed.
+ * compaction revision is reported with `compacted`, after which the watcher is closed. A store
+ * whose journal failed (see {@link MvccStore}) is reported with `error` (when someone listens),
+ * after which the watcher is closed too.
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCode, TidalError, errors, hasCode } from '../../common/errors.js';
@@ -25,6 +27,7 @@ export class MemoryWatcher extends EventEmitter<WatcherEvents> implements Watche
   private queue: WatchEvent[] = [];
   private flushScheduled = false;
   private unsubscribe: (() => void) | undefined;
+  private readonly unsubscribeFailure: () => void;
   /** The pending (re)attach: one at a time, so a disconnect before the first attach cannot attach twice. */
   private attachTimer: NodeJS.Timeout | undefined;
   private readonly established: Promise<void>;
@@ -46,6 +49,7 @@ export class MemoryWatcher extends EventEmitter<WatcherEvents> implements Watche
     });
     // A caller that never awaits ready() must not see an unhandled rejection when closed early.
     this.established.catch(() => undefined);
+    this.unsubscribeFailure = store.onFailed((err) => this.fail(err));
     this.attachTimer = setTimeout(() => this.attach(), 0);
   }
 
@@ -62,6 +66,7 @@ export class MemoryWatcher extends EventEmitter<WatcherEvents> implements Watche
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.detach();
+    this.unsubscribeFailure();
     clearTimeout(this.attachTimer);
     this.rejectReady(errors.closed('watcher'));
     this.onClosed(this);
@@ -91,7 +96,10 @@ export class MemoryWatcher extends EventEmitter<WatcherEvents> implements Watche
     try {
       backlog = this.store.changesSince(this.delivered + 1, this.prefix);
     } catch (err) {
-      if (!hasCode(err, ErrorCode.Compacted)) throw err;
+      if (!hasCode(err, ErrorCode.Compacted)) {
+        this.fail(err);
+        return;
+      }
       const compactRevision = (err.context.compactRevision as number | undefined) ?? this.store.compactRevision;
       this.emit('compacted', compactRevision);
       void this.close();
@@ -100,6 +108,13 @@ export class MemoryWatcher extends EventEmitter<WatcherEvents> implements Watche
     // Subscribing and replaying in one synchronous step: no commit can fall between the two.
     this.unsubscribe = this.store.onCommit((record) => this.enqueue(record));
     for (const record of backlog) this.enqueue(record);
+  }
+
+  /** Reports an unrecoverable failure (only to a listener: a watcher never throws an unhandled 'error') and closes. */
+  private fail(err: unknown): void {
+    if (this.state === 'closed') return;
+    if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
+    void this.close();
   }
 
   private detach(): void {
