@@ -342,6 +342,76 @@ export interface GetSysConfigsResponse {
   configs: KeyValuePair[];
 }
 
+/**
+ * Lists the vchannels of one collection (by id when non-zero, else by name) or, both empty, of
+ * every collection.
+ */
+export interface ShowChannelsRequest {
+  base?: MsgBase | undefined;
+  collectionName: string;
+  collectionId: bigint;
+}
+
+/** One vchannel: who consumes it and how far its checkpoint is behind the end of its pchannel. */
+export interface ChannelStatus {
+  vchannel: string;
+  pchannel: string;
+  collectionId: bigint;
+  collectionName: string;
+  /** The DataNode that owns the vchannel; 0 while it waits for one. */
+  nodeId: bigint;
+  /** That DataNode's address when it is live; empty otherwise. */
+  nodeAddress: string;
+  /**
+   * The stored channel checkpoint, or (checkpoint_stored false) the collection's start position on
+   * the vchannel, where a DataNode starts when nothing was checkpointed yet.
+   */
+  checkpoint?: MsgPosition | undefined;
+  checkpointStored: boolean;
+  /** Offset the next message on the pchannel will get. */
+  latestOffset: bigint;
+  /**
+   * Messages on the pchannel after the checkpoint (time ticks and other collections' messages
+   * included: the DataNode reads them all).
+   */
+  lagMessages: bigint;
+  /**
+   * Milliseconds between the checkpoint's timestamp and the master's clock (0 when the checkpoint
+   * carries no timestamp).
+   */
+  lagMs: bigint;
+}
+
+/** Ordered by collection name, then vchannel. */
+export interface ShowChannelsResponse {
+  status?: Status | undefined;
+  channels: ChannelStatus[];
+}
+
+/** Lists live nodes: `role` "master", "datanode", or empty for both. */
+export interface ShowNodesRequest {
+  base?: MsgBase | undefined;
+  role: string;
+}
+
+export interface NodeStatus {
+  nodeId: bigint;
+  /** "master" or "datanode". */
+  role: string;
+  /** host:port. */
+  address: string;
+  /** Masters: this one serves as leader. */
+  leader: boolean;
+  /** DataNodes: the vchannels it owns, sorted. */
+  channels: string[];
+}
+
+/** Masters first, then DataNodes, each by id. */
+export interface ShowNodesResponse {
+  status?: Status | undefined;
+  nodes: NodeStatus[];
+}
+
 export interface RegisterProxyRequest {
   base?:
     | MsgBase
@@ -4892,6 +4962,805 @@ export const GetSysConfigsResponse: MessageFns<GetSysConfigsResponse> = {
   },
 };
 
+function createBaseShowChannelsRequest(): ShowChannelsRequest {
+  return { base: undefined, collectionName: "", collectionId: 0n };
+}
+
+export const ShowChannelsRequest: MessageFns<ShowChannelsRequest> = {
+  encode(message: ShowChannelsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.base !== undefined) {
+      MsgBase.encode(message.base, writer.uint32(10).fork()).join();
+    }
+    if (message.collectionName !== "") {
+      writer.uint32(18).string(message.collectionName);
+    }
+    if (message.collectionId !== 0n) {
+      if (BigInt.asIntN(64, message.collectionId) !== message.collectionId) {
+        throw new globalThis.Error("value provided for field message.collectionId of type int64 too large");
+      }
+      writer.uint32(24).int64(message.collectionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShowChannelsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShowChannelsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.base = MsgBase.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.collectionName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.collectionId = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShowChannelsRequest {
+    return {
+      base: isSet(object.base) ? MsgBase.fromJSON(object.base) : undefined,
+      collectionName: isSet(object.collectionName)
+        ? globalThis.String(object.collectionName)
+        : isSet(object.collection_name)
+        ? globalThis.String(object.collection_name)
+        : "",
+      collectionId: isSet(object.collectionId)
+        ? BigInt(object.collectionId)
+        : isSet(object.collection_id)
+        ? BigInt(object.collection_id)
+        : 0n,
+    };
+  },
+
+  toJSON(message: ShowChannelsRequest): unknown {
+    const obj: any = {};
+    if (message.base !== undefined) {
+      obj.base = MsgBase.toJSON(message.base);
+    }
+    if (message.collectionName !== "") {
+      obj.collectionName = message.collectionName;
+    }
+    if (message.collectionId !== 0n) {
+      obj.collectionId = message.collectionId.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ShowChannelsRequest>): ShowChannelsRequest {
+    return ShowChannelsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ShowChannelsRequest>): ShowChannelsRequest {
+    const message = createBaseShowChannelsRequest();
+    message.base = (object.base !== undefined && object.base !== null) ? MsgBase.fromPartial(object.base) : undefined;
+    message.collectionName = object.collectionName ?? "";
+    message.collectionId = (object.collectionId !== undefined && object.collectionId !== null)
+      ? BigInt(object.collectionId)
+      : 0n;
+    return message;
+  },
+};
+
+function createBaseChannelStatus(): ChannelStatus {
+  return {
+    vchannel: "",
+    pchannel: "",
+    collectionId: 0n,
+    collectionName: "",
+    nodeId: 0n,
+    nodeAddress: "",
+    checkpoint: undefined,
+    checkpointStored: false,
+    latestOffset: 0n,
+    lagMessages: 0n,
+    lagMs: 0n,
+  };
+}
+
+export const ChannelStatus: MessageFns<ChannelStatus> = {
+  encode(message: ChannelStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.vchannel !== "") {
+      writer.uint32(10).string(message.vchannel);
+    }
+    if (message.pchannel !== "") {
+      writer.uint32(18).string(message.pchannel);
+    }
+    if (message.collectionId !== 0n) {
+      if (BigInt.asIntN(64, message.collectionId) !== message.collectionId) {
+        throw new globalThis.Error("value provided for field message.collectionId of type int64 too large");
+      }
+      writer.uint32(24).int64(message.collectionId);
+    }
+    if (message.collectionName !== "") {
+      writer.uint32(34).string(message.collectionName);
+    }
+    if (message.nodeId !== 0n) {
+      if (BigInt.asIntN(64, message.nodeId) !== message.nodeId) {
+        throw new globalThis.Error("value provided for field message.nodeId of type int64 too large");
+      }
+      writer.uint32(40).int64(message.nodeId);
+    }
+    if (message.nodeAddress !== "") {
+      writer.uint32(50).string(message.nodeAddress);
+    }
+    if (message.checkpoint !== undefined) {
+      MsgPosition.encode(message.checkpoint, writer.uint32(58).fork()).join();
+    }
+    if (message.checkpointStored !== false) {
+      writer.uint32(64).bool(message.checkpointStored);
+    }
+    if (message.latestOffset !== 0n) {
+      if (BigInt.asIntN(64, message.latestOffset) !== message.latestOffset) {
+        throw new globalThis.Error("value provided for field message.latestOffset of type int64 too large");
+      }
+      writer.uint32(72).int64(message.latestOffset);
+    }
+    if (message.lagMessages !== 0n) {
+      if (BigInt.asIntN(64, message.lagMessages) !== message.lagMessages) {
+        throw new globalThis.Error("value provided for field message.lagMessages of type int64 too large");
+      }
+      writer.uint32(80).int64(message.lagMessages);
+    }
+    if (message.lagMs !== 0n) {
+      if (BigInt.asIntN(64, message.lagMs) !== message.lagMs) {
+        throw new globalThis.Error("value provided for field message.lagMs of type int64 too large");
+      }
+      writer.uint32(88).int64(message.lagMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChannelStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChannelStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.vchannel = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pchannel = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.collectionId = reader.int64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.collectionName = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.nodeId = reader.int64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.nodeAddress = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.checkpoint = MsgPosition.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.checkpointStored = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.latestOffset = reader.int64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.lagMessages = reader.int64() as bigint;
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.lagMs = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChannelStatus {
+    return {
+      vchannel: isSet(object.vchannel) ? globalThis.String(object.vchannel) : "",
+      pchannel: isSet(object.pchannel) ? globalThis.String(object.pchannel) : "",
+      collectionId: isSet(object.collectionId)
+        ? BigInt(object.collectionId)
+        : isSet(object.collection_id)
+        ? BigInt(object.collection_id)
+        : 0n,
+      collectionName: isSet(object.collectionName)
+        ? globalThis.String(object.collectionName)
+        : isSet(object.collection_name)
+        ? globalThis.String(object.collection_name)
+        : "",
+      nodeId: isSet(object.nodeId) ? BigInt(object.nodeId) : isSet(object.node_id) ? BigInt(object.node_id) : 0n,
+      nodeAddress: isSet(object.nodeAddress)
+        ? globalThis.String(object.nodeAddress)
+        : isSet(object.node_address)
+        ? globalThis.String(object.node_address)
+        : "",
+      checkpoint: isSet(object.checkpoint) ? MsgPosition.fromJSON(object.checkpoint) : undefined,
+      checkpointStored: isSet(object.checkpointStored)
+        ? globalThis.Boolean(object.checkpointStored)
+        : isSet(object.checkpoint_stored)
+        ? globalThis.Boolean(object.checkpoint_stored)
+        : false,
+      latestOffset: isSet(object.latestOffset)
+        ? BigInt(object.latestOffset)
+        : isSet(object.latest_offset)
+        ? BigInt(object.latest_offset)
+        : 0n,
+      lagMessages: isSet(object.lagMessages)
+        ? BigInt(object.lagMessages)
+        : isSet(object.lag_messages)
+        ? BigInt(object.lag_messages)
+        : 0n,
+      lagMs: isSet(object.lagMs) ? BigInt(object.lagMs) : isSet(object.lag_ms) ? BigInt(object.lag_ms) : 0n,
+    };
+  },
+
+  toJSON(message: ChannelStatus): unknown {
+    const obj: any = {};
+    if (message.vchannel !== "") {
+      obj.vchannel = message.vchannel;
+    }
+    if (message.pchannel !== "") {
+      obj.pchannel = message.pchannel;
+    }
+    if (message.collectionId !== 0n) {
+      obj.collectionId = message.collectionId.toString();
+    }
+    if (message.collectionName !== "") {
+      obj.collectionName = message.collectionName;
+    }
+    if (message.nodeId !== 0n) {
+      obj.nodeId = message.nodeId.toString();
+    }
+    if (message.nodeAddress !== "") {
+      obj.nodeAddress = message.nodeAddress;
+    }
+    if (message.checkpoint !== undefined) {
+      obj.checkpoint = MsgPosition.toJSON(message.checkpoint);
+    }
+    if (message.checkpointStored !== false) {
+      obj.checkpointStored = message.checkpointStored;
+    }
+    if (message.latestOffset !== 0n) {
+      obj.latestOffset = message.latestOffset.toString();
+    }
+    if (message.lagMessages !== 0n) {
+      obj.lagMessages = message.lagMessages.toString();
+    }
+    if (message.lagMs !== 0n) {
+      obj.lagMs = message.lagMs.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ChannelStatus>): ChannelStatus {
+    return ChannelStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChannelStatus>): ChannelStatus {
+    const message = createBaseChannelStatus();
+    message.vchannel = object.vchannel ?? "";
+    message.pchannel = object.pchannel ?? "";
+    message.collectionId = (object.collectionId !== undefined && object.collectionId !== null)
+      ? BigInt(object.collectionId)
+      : 0n;
+    message.collectionName = object.collectionName ?? "";
+    message.nodeId = (object.nodeId !== undefined && object.nodeId !== null) ? BigInt(object.nodeId) : 0n;
+    message.nodeAddress = object.nodeAddress ?? "";
+    message.checkpoint = (object.checkpoint !== undefined && object.checkpoint !== null)
+      ? MsgPosition.fromPartial(object.checkpoint)
+      : undefined;
+    message.checkpointStored = object.checkpointStored ?? false;
+    message.latestOffset = (object.latestOffset !== undefined && object.latestOffset !== null)
+      ? BigInt(object.latestOffset)
+      : 0n;
+    message.lagMessages = (object.lagMessages !== undefined && object.lagMessages !== null)
+      ? BigInt(object.lagMessages)
+      : 0n;
+    message.lagMs = (object.lagMs !== undefined && object.lagMs !== null) ? BigInt(object.lagMs) : 0n;
+    return message;
+  },
+};
+
+function createBaseShowChannelsResponse(): ShowChannelsResponse {
+  return { status: undefined, channels: [] };
+}
+
+export const ShowChannelsResponse: MessageFns<ShowChannelsResponse> = {
+  encode(message: ShowChannelsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      Status.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.channels) {
+      ChannelStatus.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShowChannelsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShowChannelsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = Status.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.channels.push(ChannelStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShowChannelsResponse {
+    return {
+      status: isSet(object.status) ? Status.fromJSON(object.status) : undefined,
+      channels: globalThis.Array.isArray(object?.channels)
+        ? object.channels.map((e: any) => ChannelStatus.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ShowChannelsResponse): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = Status.toJSON(message.status);
+    }
+    if (message.channels?.length) {
+      obj.channels = message.channels.map((e) => ChannelStatus.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ShowChannelsResponse>): ShowChannelsResponse {
+    return ShowChannelsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ShowChannelsResponse>): ShowChannelsResponse {
+    const message = createBaseShowChannelsResponse();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? Status.fromPartial(object.status)
+      : undefined;
+    message.channels = object.channels?.map((e) => ChannelStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseShowNodesRequest(): ShowNodesRequest {
+  return { base: undefined, role: "" };
+}
+
+export const ShowNodesRequest: MessageFns<ShowNodesRequest> = {
+  encode(message: ShowNodesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.base !== undefined) {
+      MsgBase.encode(message.base, writer.uint32(10).fork()).join();
+    }
+    if (message.role !== "") {
+      writer.uint32(18).string(message.role);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShowNodesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShowNodesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.base = MsgBase.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShowNodesRequest {
+    return {
+      base: isSet(object.base) ? MsgBase.fromJSON(object.base) : undefined,
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+    };
+  },
+
+  toJSON(message: ShowNodesRequest): unknown {
+    const obj: any = {};
+    if (message.base !== undefined) {
+      obj.base = MsgBase.toJSON(message.base);
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ShowNodesRequest>): ShowNodesRequest {
+    return ShowNodesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ShowNodesRequest>): ShowNodesRequest {
+    const message = createBaseShowNodesRequest();
+    message.base = (object.base !== undefined && object.base !== null) ? MsgBase.fromPartial(object.base) : undefined;
+    message.role = object.role ?? "";
+    return message;
+  },
+};
+
+function createBaseNodeStatus(): NodeStatus {
+  return { nodeId: 0n, role: "", address: "", leader: false, channels: [] };
+}
+
+export const NodeStatus: MessageFns<NodeStatus> = {
+  encode(message: NodeStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== 0n) {
+      if (BigInt.asIntN(64, message.nodeId) !== message.nodeId) {
+        throw new globalThis.Error("value provided for field message.nodeId of type int64 too large");
+      }
+      writer.uint32(8).int64(message.nodeId);
+    }
+    if (message.role !== "") {
+      writer.uint32(18).string(message.role);
+    }
+    if (message.address !== "") {
+      writer.uint32(26).string(message.address);
+    }
+    if (message.leader !== false) {
+      writer.uint32(32).bool(message.leader);
+    }
+    for (const v of message.channels) {
+      writer.uint32(42).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.nodeId = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.leader = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.channels.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeStatus {
+    return {
+      nodeId: isSet(object.nodeId) ? BigInt(object.nodeId) : isSet(object.node_id) ? BigInt(object.node_id) : 0n,
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      leader: isSet(object.leader) ? globalThis.Boolean(object.leader) : false,
+      channels: globalThis.Array.isArray(object?.channels) ? object.channels.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: NodeStatus): unknown {
+    const obj: any = {};
+    if (message.nodeId !== 0n) {
+      obj.nodeId = message.nodeId.toString();
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.leader !== false) {
+      obj.leader = message.leader;
+    }
+    if (message.channels?.length) {
+      obj.channels = message.channels;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeStatus>): NodeStatus {
+    return NodeStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeStatus>): NodeStatus {
+    const message = createBaseNodeStatus();
+    message.nodeId = (object.nodeId !== undefined && object.nodeId !== null) ? BigInt(object.nodeId) : 0n;
+    message.role = object.role ?? "";
+    message.address = object.address ?? "";
+    message.leader = object.leader ?? false;
+    message.channels = object.channels?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseShowNodesResponse(): ShowNodesResponse {
+  return { status: undefined, nodes: [] };
+}
+
+export const ShowNodesResponse: MessageFns<ShowNodesResponse> = {
+  encode(message: ShowNodesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      Status.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.nodes) {
+      NodeStatus.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShowNodesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShowNodesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = Status.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nodes.push(NodeStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShowNodesResponse {
+    return {
+      status: isSet(object.status) ? Status.fromJSON(object.status) : undefined,
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => NodeStatus.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ShowNodesResponse): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = Status.toJSON(message.status);
+    }
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes.map((e) => NodeStatus.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ShowNodesResponse>): ShowNodesResponse {
+    return ShowNodesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ShowNodesResponse>): ShowNodesResponse {
+    const message = createBaseShowNodesResponse();
+    message.status = (object.status !== undefined && object.status !== null)
+      ? Status.fromPartial(object.status)
+      : undefined;
+    message.nodes = object.nodes?.map((e) => NodeStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseRegisterProxyRequest(): RegisterProxyRequest {
   return { base: undefined, address: "" };
 }
@@ -6341,6 +7210,26 @@ export const MasterService = {
       Buffer.from(GetSysConfigsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetSysConfigsResponse => GetSysConfigsResponse.decode(value),
   },
+  /** Operators: where each vchannel is consumed and how far behind it is; the live nodes. */
+  showChannels: {
+    path: "/tidal.master.Master/ShowChannels" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ShowChannelsRequest): Buffer => Buffer.from(ShowChannelsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ShowChannelsRequest => ShowChannelsRequest.decode(value),
+    responseSerialize: (value: ShowChannelsResponse): Buffer =>
+      Buffer.from(ShowChannelsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ShowChannelsResponse => ShowChannelsResponse.decode(value),
+  },
+  showNodes: {
+    path: "/tidal.master.Master/ShowNodes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ShowNodesRequest): Buffer => Buffer.from(ShowNodesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ShowNodesRequest => ShowNodesRequest.decode(value),
+    responseSerialize: (value: ShowNodesResponse): Buffer => Buffer.from(ShowNodesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ShowNodesResponse => ShowNodesResponse.decode(value),
+  },
   /** Proxies: liveness and soft time-tick barrier. */
   registerProxy: {
     path: "/tidal.master.Master/RegisterProxy" as const,
@@ -6445,6 +7334,9 @@ export interface MasterServer extends UntypedServiceImplementation {
   getDdChannel: handleUnaryCall<GetDdChannelRequest, StringResponse>;
   flush: handleUnaryCall<FlushRequest, FlushResponse>;
   getSysConfigs: handleUnaryCall<GetSysConfigsRequest, GetSysConfigsResponse>;
+  /** Operators: where each vchannel is consumed and how far behind it is; the live nodes. */
+  showChannels: handleUnaryCall<ShowChannelsRequest, ShowChannelsResponse>;
+  showNodes: handleUnaryCall<ShowNodesRequest, ShowNodesResponse>;
   /** Proxies: liveness and soft time-tick barrier. */
   registerProxy: handleUnaryCall<RegisterProxyRequest, RegisterProxyResponse>;
   deregisterProxy: handleUnaryCall<DeregisterProxyRequest, Status>;
@@ -6751,6 +7643,37 @@ export interface MasterClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetSysConfigsResponse) => void,
+  ): ClientUnaryCall;
+  /** Operators: where each vchannel is consumed and how far behind it is; the live nodes. */
+  showChannels(
+    request: ShowChannelsRequest,
+    callback: (error: ServiceError | null, response: ShowChannelsResponse) => void,
+  ): ClientUnaryCall;
+  showChannels(
+    request: ShowChannelsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ShowChannelsResponse) => void,
+  ): ClientUnaryCall;
+  showChannels(
+    request: ShowChannelsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ShowChannelsResponse) => void,
+  ): ClientUnaryCall;
+  showNodes(
+    request: ShowNodesRequest,
+    callback: (error: ServiceError | null, response: ShowNodesResponse) => void,
+  ): ClientUnaryCall;
+  showNodes(
+    request: ShowNodesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ShowNodesResponse) => void,
+  ): ClientUnaryCall;
+  showNodes(
+    request: ShowNodesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ShowNodesResponse) => void,
   ): ClientUnaryCall;
   /** Proxies: liveness and soft time-tick barrier. */
   registerProxy(

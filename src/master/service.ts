@@ -15,6 +15,9 @@ import { MAX_LOGICAL } from '../common/hybrid-ts.js';
 import { DDL_RECONCILE_WAIT_MS } from './scheduler/channel-scheduler.js';
 import { flushWaitMs } from './scheduler/flush-coordinator.js';
 import type { SysConfig } from './sysconfig/sys-config.js';
+import type { MetaKV } from '../kv/meta-kv.js';
+import type { MsgStream } from '../mq/msg-stream.js';
+import { showChannels, showNodes } from './cluster-view.js';
 
 /** Largest count of one AllocID call. */
 export const MAX_ID_COUNT = 1_000_000;
@@ -28,6 +31,11 @@ export interface ServiceHost {
   leaderCore(): Promise<MasterCore>;
   isLeader(): boolean;
   readonly sysConfig: SysConfig;
+  /** The KV (sessions, election key) and the message log (channel offsets) the master uses. */
+  readonly kv: MetaKV;
+  readonly stream: MsgStream;
+  /** host:port other processes reach this master at. */
+  readonly address: string;
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -291,6 +299,19 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
       }
       const configs = await host.sysConfig.get(req.keys, req.keyPrefixes);
       return { status: successStatus(), configs };
+    }),
+
+    // ---- operators ----
+    showChannels: unary(log, 'ShowChannels', m.ShowChannelsResponse, async (req) => {
+      const c = await core(req);
+      const only = req.collectionId !== 0n || req.collectionName !== '' ? [await collectionOf(req, req.collectionName, req.collectionId)] : undefined;
+      const deps = { core: c, kv: host.kv, stream: host.stream, self: { serverId: host.serverId, address: host.address, leader: true } };
+      return { status: successStatus(), channels: await showChannels(deps, only) };
+    }),
+    showNodes: unary(log, 'ShowNodes', m.ShowNodesResponse, async (req) => {
+      const c = await core(req);
+      const deps = { core: c, kv: host.kv, stream: host.stream, self: { serverId: host.serverId, address: host.address, leader: true } };
+      return { status: successStatus(), nodes: await showNodes(deps, req.role === '' ? undefined : req.role) };
     }),
 
     // ---- proxies ----
