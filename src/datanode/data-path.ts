@@ -18,11 +18,14 @@
  *   good) is removed and, unless the failure says it no longer owns the vchannel
  *   (FAILED_PRECONDITION), watched again from the master's recovery info after a backoff. The
  *   `channelFailed` event reports it.
+ * - Failpoint (src/common/failpoint.ts): `datanode.flush.beforeSync`, in FlushSegments once the
+ *   vchannel's tick reached the flush ts, before the flush syncs start.
  */
 import { EventEmitter } from 'node:events';
 import type { DataNodeConfig } from '../common/config.js';
 import { ErrorCode, TidalError, errors, hasCode } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { failpoint, failpointsActive } from '../common/failpoint.js';
 import { retry } from '../common/retry.js';
 import type { VchannelInfo } from '../gen/segment.js';
 import type { MsgStream } from '../mq/msg-stream.js';
@@ -165,6 +168,7 @@ export class DataPath extends EventEmitter<DataPathEvents> implements ChannelMan
     await Promise.all(
       [...byPipeline].map(async ([p, ids]) => {
         if (flushTs !== undefined) await this.waitTick(p, flushTs);
+        if (failpointsActive) await failpoint('datanode.flush.beforeSync');
         await Promise.all(ids.map((id) => p.buffer.sync(id, { flushed: true })));
         this.log.info({ vchannel: p.vchannel, segmentIds: ids.map(String) }, 'segments flushed');
       }),

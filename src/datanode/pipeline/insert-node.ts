@@ -9,8 +9,12 @@
  *
  * Insert messages leave this node as `skip` markers (their rows are in the buffer now); the rest
  * passes on unchanged.
+ *
+ * Failpoint (src/common/failpoint.ts): `datanode.insert.buffered`, after each Insert message is
+ * appended (rows buffered, nothing synced yet).
  */
 import type { Node } from '../../../flowgraph/index.js';
+import { failpoint, failpointsActive } from '../../common/failpoint.js';
 import type { WriteBufferManager } from '../writebuffer/buffer-manager.js';
 import type { ChannelWriteBuffer } from '../writebuffer/channel-buffer.js';
 import type { FlowMsg } from './messages.js';
@@ -40,6 +44,7 @@ export function createInsertNode(options: InsertNodeOptions): Node<FlowMsg, Flow
         channel.appendInsert(m);
         metrics.insertMessages++;
         metrics.insertRows += m.batch.numRows;
+        if (failpointsActive) await failpoint('datanode.insert.buffered');
         out[i] = { kind: 'skip', position: m.position };
       }
       return out;

@@ -14,8 +14,17 @@
  *   vchannel's flowgraph.
  * - The channel checkpoint sent with a sync is asked for right before each SaveBinlogPaths attempt
  *   (see SyncHooks.channelCheckpoint), so it reflects what is still unsynced at that moment.
+ *
+ * Failpoints (src/common/failpoint.ts), in the order a sync reaches them:
+ * - `datanode.sync.beforePut`: before each object's put, reached once per object in the order
+ *   insert log, stats log, delta log, all of one sync in one turn (so `pause@2` lets a sync's
+ *   insert log reach the store and holds its stats log back);
+ * - `datanode.sync.beforeSave`: every object written, SaveBinlogPaths not called yet;
+ * - `datanode.sync.afterSave`: SaveBinlogPaths stored, the vchannel's state (checkpoint, row
+ *   counts) not updated yet; then, for a flush, `datanode.flush.afterSave`.
  */
 import { ErrorCode, TidalError } from '../../common/errors.js';
+import { failpoint, failpointsActive } from '../../common/failpoint.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import { isRetriable, retry, type RetryOptions } from '../../common/retry.js';
 import type { MsgPosition } from '../../gen/common.js';
@@ -176,7 +185,13 @@ export class SyncManager {
 
   private async write(p: SyncPayload, hooks: SyncHooks, signal: AbortSignal, log: Logger): Promise<SyncResult> {
     const encoded = encodeSync(p);
-    await Promise.all(encoded.objects.map((o) => this.retrying('put', log, signal, () => this.store.put(o.key, o.bytes))));
+    await Promise.all(
+      encoded.objects.map(async (o) => {
+        if (failpointsActive) await failpoint('datanode.sync.beforePut');
+        await this.retrying('put', log, signal, () => this.store.put(o.key, o.bytes));
+      }),
+    );
+    if (failpointsActive) await failpoint('datanode.sync.beforeSave');
     const base = hooks.segment();
     let checkpoint: MsgPosition | undefined;
     let tolerated = false;
@@ -189,6 +204,10 @@ export class SyncManager {
       if (hooks.tolerate?.(err) !== true) throw err;
       tolerated = true;
       log.warn({ err }, 'SaveBinlogPaths refused; accepted for a dropped collection or partition');
+    }
+    if (failpointsActive) {
+      await failpoint('datanode.sync.afterSave');
+      if (p.flushed) await failpoint('datanode.flush.afterSave');
     }
     const result: SyncResult = { encoded, pkStats: encoded.pkStats, numRows: base.flushedRows + BigInt(p.rows), channelCheckpoint: checkpoint, tolerated };
     this.metrics.syncsCompleted++;
