@@ -23,7 +23,7 @@
  * Prints a table and writes bench/results/ingest.json. Cleans up its topics, etcd prefix, consumer
  * group and bucket. Run: npm run bench:ingest [-- --help]
  */
-import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -239,7 +239,7 @@ async function main(): Promise<void> {
       dim: opts.dim,
       shards: opts.shards,
       batchRows: opts.batchRows,
-      concurrency: 2,
+      concurrency: 4,
       onProgress: (done) => {
         if (done - shown >= opts.rows / 10 || done === opts.rows) {
           shown = done;
@@ -257,6 +257,17 @@ async function main(): Promise<void> {
       await stream.close();
     }
     log(`produced ${produced.insertMessages} Insert records in ${round(produced.elapsedMs / 1000, 1)} s; end offsets ${[...endOffsets].map(([p, o]) => `${p}:${o}`).join(', ')}`);
+
+    // ---- warm-up, not measured: servers started for this run have cold JITs and caches ----
+    log('warm-up (not measured): a quarter of the topics through kafkajs, 8 binlog-sized PutObjects');
+    await consumeRaw({ brokers: servers.kafka, endOffsets: new Map([...endOffsets].map(([p, o]) => [p, o / 4n])), groupId: `${runId}-warmup`, timeoutMs: opts.timeoutMs });
+    const s3 = new S3Client({ endpoint: servers.s3.endpoint, region: servers.s3.region, forcePathStyle: true, credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: servers.s3.secretAccessKey } });
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: run.bucket }));
+    } finally {
+      s3.destroy();
+    }
+    await putRaw({ s3: servers.s3, bucket: run.bucket, prefix: 'warmup', groups: Array.from({ length: 8 }, () => [opts.bufferSizeBytes, 64 * 1024]), concurrency: DATANODE_SYNC_CONCURRENCY });
 
     // ---- a. raw kafkajs ----
     log('(a) kafkajs consuming the topics, doing nothing');
@@ -283,7 +294,7 @@ async function main(): Promise<void> {
         produced,
         kv,
         store,
-        nodeOptions: opts.cpuProfDir === undefined ? undefined : `--cpu-prof --cpu-prof-dir=${opts.cpuProfDir}`,
+        nodeArgs: opts.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`],
         pollMs: 50,
         rssSampleMs: 100,
         timeoutMs: opts.timeoutMs,
@@ -364,6 +375,14 @@ async function main(): Promise<void> {
     },
     // Percent of one core over each measured window, per process; "other" is background load.
     cpu,
+    // CPU seconds per million rows, per process and window: comparable across runs even when
+    // background load steals cores (b's DataNode against a's bench = kafkajs and c's bench + s3).
+    cpu_s_per_million_rows: Object.fromEntries(
+      (['a', 'b', 'c'] as const).map((k) => {
+        const u = cpu[k];
+        return [k, u === null ? null : Object.fromEntries(Object.entries(u.byName).map(([n, pctOfCore]) => [n, round(((pctOfCore / 100) * (u.wallMs / 1000) * 1e6) / rows, 2)]))];
+      }),
+    ),
     setup: {
       shards: opts.shards,
       dim: opts.dim,

@@ -36,8 +36,8 @@ export interface PipelineOptions {
   kv: EtcdKV;
   /** The object store the DataNode writes to (same bucket and root path). */
   store: ObjectStore;
-  /** NODE_OPTIONS of the DataNode (e.g. `--cpu-prof --cpu-prof-dir=DIR`). */
-  nodeOptions?: string;
+  /** Node flags of the DataNode (e.g. `--cpu-prof`, `--cpu-prof-dir=DIR`). */
+  nodeArgs?: readonly string[];
   pollMs: number;
   rssSampleMs: number;
   /** Longest the whole ingest may take, ms. */
@@ -91,7 +91,7 @@ export async function runPipeline(options: PipelineOptions): Promise<PipelineRes
   const admin = new MasterClient(options.master, { deadlineMs: 65_000 });
   let node: TidalProcess | undefined;
   try {
-    node = await TidalProcess.spawn('datanode', options.env, { nodeOptions: options.nodeOptions, watchMessages: ['watching vchannel'] });
+    node = await TidalProcess.spawn('datanode', options.env, { nodeArgs: options.nodeArgs, watchMessages: ['watching vchannel'] });
     const t0 = node.listeningAtMs;
     const started = performance.now() - (Date.now() - t0);
     options.onStart?.(node.pid);

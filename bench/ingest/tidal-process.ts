@@ -65,15 +65,15 @@ export class TidalProcess {
   }
 
   /**
-   * Spawns `node bin/tidal.js <role>` with exactly `vars` as its TIDAL_* environment (plus
-   * `nodeOptions` as NODE_OPTIONS, e.g. `--cpu-prof`), and resolves once it prints where it
+   * Spawns `node [nodeArgs] bin/tidal.js <role>` with exactly `vars` as its TIDAL_* environment
+   * (`nodeArgs` e.g. `--cpu-prof`, which NODE_OPTIONS does not accept), and resolves once it prints where it
    * listens. Kills it and rejects with its output if it exits or stays silent for `timeoutMs`.
    * `watchMessages`: pino `msg` texts whose lines are kept in {@link TidalProcess.events}.
    */
   static async spawn(
     role: 'master' | 'datanode',
     vars: Record<string, string>,
-    options: { timeoutMs?: number; nodeOptions?: string; watchMessages?: readonly string[] } = {},
+    options: { timeoutMs?: number; nodeArgs?: readonly string[]; watchMessages?: readonly string[] } = {},
   ): Promise<TidalProcess> {
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -83,8 +83,7 @@ export class TidalProcess {
     }
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TIDAL_') && k !== 'NODE_OPTIONS') env[k] = v;
-    if (options.nodeOptions !== undefined) env.NODE_OPTIONS = options.nodeOptions;
-    const child = spawn(process.execPath, [resolve(REPO_ROOT, 'bin/tidal.js'), role], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), resolve(REPO_ROOT, 'bin/tidal.js'), role], {
       cwd: REPO_ROOT,
       env: { ...env, ...vars },
       stdio: ['ignore', 'pipe', 'pipe'],
