@@ -189,6 +189,7 @@ export class LmdbLogStore implements LogStore {
     return result.earliest;
   }
 
+  /** Closes the log. Cleanup in progress stops after its current transaction; the next open finishes it. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
