@@ -104,9 +104,10 @@ export class LmdbKV extends MemoryKV {
       logger.info({ dir: lock.dir, revision: store.revision, compactRevision: store.compactRevision, keys: snapshot.kvs.length, revokedLeases: stale.length }, 'embedded meta store opened');
       return new LmdbKV(new SharedStore(store, journal, lock), lock.dir, options.logger ?? silentLogger);
     } catch (err) {
-      // Give the directory back; the error to report is the one that stopped the open.
-      const undo = journal?.close() ?? Promise.resolve();
-      void undo.catch(() => undefined).finally(() => lock.release());
+      // Give the directory back (once LMDB is closed, if it was opened); the error to report is
+      // the one that stopped the open.
+      if (journal === undefined) lock.release();
+      else void journal.close().catch(() => undefined).finally(() => lock.release());
       throw err;
     }
   }
