@@ -188,6 +188,8 @@ async function main(): Promise<void> {
   let a: RawKafkaResult | undefined;
   let b: PipelineResult | undefined;
   let c: RawS3Result | undefined;
+  let cEffective: RawS3Result | undefined;
+  let cEffectiveConcurrency: number;
   const cpu: Record<'a' | 'b' | 'c', CpuUsage | null> = { a: null, b: null, c: null };
   let endOffsets: Map<string, bigint>;
   let datanodePid = 0;
@@ -315,6 +317,14 @@ async function main(): Promise<void> {
     log(`(c) PutObject of the same ${b.groups.length} syncs (${round(b.binlogBytes / MiB, 1)} MiB) to the same S3, ${DATANODE_SYNC_CONCURRENCY} at once`);
     c = await putRaw({ s3: servers.s3, bucket: run.bucket, prefix: 'raw-put', groups: b.groups, concurrency: DATANODE_SYNC_CONCURRENCY, onStart: () => meter.start() });
     cpu.c = meter.stop();
+    // A segment's syncs run one after another (SyncManager), so with fewer segments than sync
+    // slots the DataNode cannot have syncConcurrency uploads in flight: the same puts at the
+    // concurrency it can reach, for comparison (not in the ratio).
+    cEffectiveConcurrency = Math.min(DATANODE_SYNC_CONCURRENCY, b.segments);
+    if (cEffectiveConcurrency < DATANODE_SYNC_CONCURRENCY) {
+      log(`(c') the same PutObjects, ${cEffectiveConcurrency} at once (one per segment), not in the ratio`);
+      cEffective = await putRaw({ s3: servers.s3, bucket: run.bucket, prefix: 'raw-put-effective', groups: b.groups, concurrency: cEffectiveConcurrency });
+    }
   } finally {
     await master?.stop().catch(() => master?.kill());
     log('cleaning up (etcd prefix, topics, bucket)');
@@ -357,6 +367,10 @@ async function main(): Promise<void> {
       raw_kafka_first_batch_ms: round(a.firstBatchMs),
       raw_s3_ms: round(c.elapsedMs),
       raw_s3_objects: c.objects,
+      // (c') the same puts at min(syncConcurrency, segments) at once; null when that equals syncConcurrency.
+      raw_s3_effective_concurrency: cEffectiveConcurrency,
+      raw_s3_effective_rows_per_s: cEffective === undefined ? null : round((rows * 1000) / cEffective.elapsedMs),
+      raw_s3_effective_mb_per_s: cEffective === undefined ? null : mbps(cEffective.bytes, cEffective.elapsedMs),
       pipeline_ms: round(b.elapsedMs),
       pipeline_watch_latency_ms: b.watchLatencyMs === null ? null : round(b.watchLatencyMs),
       pipeline_flush_returned_ms: round(b.flushReturnedMs),
@@ -407,6 +421,9 @@ async function main(): Promise<void> {
   console.table([
     { measurement: '(a) kafkajs consume, no-op', 'rows/s': fmt(results.raw_kafka_rows_per_s), 'MB/s': fmt(m.raw_kafka, 1), seconds: fmt(a.elapsedMs / 1000, 2) },
     { measurement: `(c) PutObject ×${DATANODE_SYNC_CONCURRENCY}`, 'rows/s': fmt(results.raw_s3_rows_per_s), 'MB/s': fmt(m.raw_s3, 1), seconds: fmt(c.elapsedMs / 1000, 2) },
+    ...(cEffective === undefined
+      ? []
+      : [{ measurement: `(c') PutObject ×${cEffectiveConcurrency} (not in ratio)`, 'rows/s': fmt((rows * 1000) / cEffective.elapsedMs), 'MB/s': fmt(mbps(cEffective.bytes, cEffective.elapsedMs), 1), seconds: fmt(cEffective.elapsedMs / 1000, 2) }]),
     { measurement: '(b) DataNode pipeline', 'rows/s': fmt(results.pipeline_rows_per_s), 'MB/s': `${fmt(m.pipeline_in, 1)} in / ${fmt(m.pipeline_out, 1)} out`, seconds: fmt(b.elapsedMs / 1000, 2) },
   ]);
   console.table([
