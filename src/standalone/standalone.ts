@@ -122,20 +122,32 @@ export class Standalone {
       storage: path.resolve(config.storage.localDir),
     };
     const closeStepTimeoutMs = options.closeStepTimeoutMs ?? 60_000;
-    const kv = createMetaKV(config, options.logger);
-    const stream = createMsgStream(config, options.logger);
-    const store = createObjectStore(config, options.logger);
-    const started: Array<{ name: string; close: () => Promise<void> }> = [];
+    // Each factory may throw (the embedded KV refuses a directory another process holds): close
+    // what was opened before rethrowing.
+    const opened: Array<{ name: string; close: () => Promise<void> }> = [];
     const undo = async () => {
-      for (const s of [...started].reverse()) await bounded(s.name, s.close(), closeStepTimeoutMs, log);
-      await closeStores(kv, stream, store, closeStepTimeoutMs, log);
+      for (const s of [...opened].reverse()) await bounded(s.name, s.close(), closeStepTimeoutMs, log);
     };
+    let kv: MetaKV;
+    let stream: MsgStream;
+    let store: ObjectStore;
+    try {
+      kv = createMetaKV(config, options.logger);
+      opened.push({ name: 'kv', close: () => kv.close() });
+      store = createObjectStore(config, options.logger);
+      opened.push({ name: 'object store', close: () => store.close() });
+      stream = createMsgStream(config, options.logger);
+      opened.push({ name: 'message log', close: () => stream.close() });
+    } catch (err) {
+      await undo();
+      throw err;
+    }
     try {
       const masterServer = await MasterServer.start({ config, logger: options.logger, kv, stream });
-      started.push({ name: 'master', close: () => masterServer.close() });
+      opened.push({ name: 'master', close: () => masterServer.close() });
       await masterServer.waitUntilLeader(options.leaderTimeoutMs ?? 30_000);
       const dataNode = await DataNodeServer.start({ config, logger: options.logger, kv, stream, store, channels: createDataPath });
-      started.push({ name: 'datanode', close: () => dataNode.close() });
+      opened.push({ name: 'datanode', close: () => dataNode.close() });
       const standalone = new Standalone(
         log,
         config,
