@@ -105,6 +105,13 @@ describe('lmdb-kv', () => {
     expect(kept.events).toHaveLength(last - compactRevision + 1);
     expect(kept.compacted).toEqual([]);
     expect((await again.range('h/')).kvs).toHaveLength(40);
+    // On disk too, history below the compaction revision is gone.
+    await again.close();
+    const { open: openLmdb } = await import('lmdb');
+    const root = openLmdb({ path: join(dir, 'meta.mdb'), maxDbs: 8 });
+    const rows = [...root.openDB<unknown, number>('history', {}).getKeys({})];
+    await root.close();
+    expect(rows).toEqual(Array.from({ length: last - compactRevision + 1 }, (_, i) => compactRevision + i));
   });
 
   it('lmdb-kv - an explicit compaction is durable', async () => {
