@@ -11,6 +11,7 @@
  *   record i of call c is `${tag}:${c}:${i}|` then padBytes bytes. With startFile, it prints
  *   `{"ready": true}` and waits for that file to exist before producing (a start line for several
  *   children).
+ * - `delete`: deletes the channel and exits.
  */
 import { existsSync, writeSync } from 'node:fs';
 import { LmdbMsgStream } from '../../../src/mq/index.js';
@@ -20,7 +21,7 @@ if (mode === undefined || dir === undefined || channelArg === undefined) throw n
 const channel: string = channelArg;
 
 const stream = new LmdbMsgStream({ dir });
-await stream.createChannel(channel);
+if (mode !== 'delete') await stream.createChannel(channel);
 
 function payloadOf(tag: string, call: number, index: number, padBytes: number): Buffer {
   return Buffer.concat([Buffer.from(`${tag}:${call}:${index}|`), Buffer.alloc(padBytes, (call + index) % 251)]);
@@ -54,6 +55,10 @@ switch (mode) {
     await stream.close();
     break;
   }
+  case 'delete':
+    await stream.deleteChannel(channel);
+    await stream.close();
+    break;
   default:
     throw new Error(`unknown mode ${mode}`);
 }

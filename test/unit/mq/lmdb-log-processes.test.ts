@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../../src/common/errors.js';
 import { LmdbMsgStream, type ConsumedMessage, type Consumer } from '../../../src/mq/index.js';
 
 const CHILD = fileURLToPath(new URL('./lmdb-log-child.ts', import.meta.url));
@@ -167,6 +168,27 @@ describe('lmdb-log processes', () => {
       expect(got.map((m) => m.position.msgId)).toEqual(Array.from({ length: 200 }, (_, i) => BigInt(i)));
       expect(got.map(labelOf)).toEqual(Array.from({ length: 200 }, (_, i) => `p:${Math.floor(i / 5)}:${i % 5}`));
       await consumer.close();
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('lmdb-log processes - a channel deleted by another process ends the consumers waiting on it with NOT_FOUND', async () => {
+    const stream = new LmdbMsgStream({ dir, pollIntervalMs: 15 });
+    try {
+      await stream.createChannel('doomed');
+      await stream.produce('doomed', [{ payload: Buffer.from('only') }]);
+      const consumer = await stream.consume('doomed', { kind: 'latest' });
+      const it = consumer[Symbol.asyncIterator]();
+      const pending = it.next().then(
+        (r) => r,
+        (err: unknown) => err,
+      );
+      const deleter = child('delete', dir, 'doomed');
+      expect(await deleter.exited).toEqual({ code: 0, signal: null });
+      const outcome = await Promise.race([pending, new Promise((resolve) => setTimeout(() => resolve('still waiting'), WAIT_MS))]);
+      expect(outcome).toMatchObject({ code: ErrorCode.NotFound });
+      expect(await stream.hasChannel('doomed')).toBe(false);
     } finally {
       await stream.close();
     }
