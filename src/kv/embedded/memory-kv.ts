@@ -1,5 +1,7 @@
 /**
- * MemoryKV: the embedded MetaKV, in memory, with etcd's semantics (see {@link MvccStore}).
+ * MemoryKV: the embedded MetaKV's client, with etcd's semantics (see {@link MvccStore}). On its own
+ * store it lives in memory (unit tests, in-memory use); `kv.backend: embedded` uses LmdbKV, this
+ * client on a store journaled to disk (lmdb-kv.ts).
  *
  * A MemoryKV is one client of a store. By default it owns a fresh store; several MemoryKVs given
  * the same `store` behave like several clients of one etcd (each with its own watchers and
