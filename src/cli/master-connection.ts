@@ -5,7 +5,6 @@
  * with a short deadline, so an unreachable master is one clear error within seconds, not a hang.
  */
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { loadConfig } from '../common/config.js';
 import { ErrorCode, errors, TidalError } from '../common/errors.js';
 import { serviceErrorToError, throwIfError } from '../common/grpc-status.js';
 import type { Status } from '../gen/common.js';
@@ -29,13 +28,15 @@ export interface MasterOptions {
  * The master address: `--master`, else the configuration's. Throws INVALID_ARGUMENT for an address
  * that is not host:port, or when the configuration names no usable address (port 0).
  */
-export function resolveMasterAddress(opts: MasterOptions): string {
+export async function resolveMasterAddress(opts: MasterOptions): Promise<string> {
   if (opts.master !== undefined) {
     const match = HOST_PORT.exec(opts.master);
     const port = match === null ? NaN : Number(match[2]);
     if (match === null || port < 1 || port > 65535) throw errors.invalidArgument(`--master must be host:port (port 1-65535), got ${JSON.stringify(opts.master)}`);
     return opts.master;
   }
+  // Loaded only when needed: the config schema (zod, yaml) is a noticeable part of start-up.
+  const { loadConfig } = await import('../common/config.js');
   const cfg = loadConfig({ file: opts.config });
   if (cfg.master.advertiseAddress !== '') return cfg.master.advertiseAddress;
   if (cfg.master.port === 0) throw errors.invalidArgument('no master address: master.port is 0 (any free port); pass --master host:port');
@@ -106,7 +107,7 @@ export class MasterConnection {
 
 /** Connects (see {@link MasterConnection.connect}), runs `fn`, closes. */
 export async function withMaster<T>(opts: MasterOptions, fn: (conn: MasterConnection) => Promise<T>): Promise<T> {
-  const conn = await MasterConnection.connect(resolveMasterAddress(opts));
+  const conn = await MasterConnection.connect(await resolveMasterAddress(opts));
   try {
     return await fn(conn);
   } finally {
