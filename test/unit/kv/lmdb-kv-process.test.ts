@@ -3,13 +3,13 @@
  * the directory and is SIGKILLed, or holds it while this process tries to open it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, TidalError } from '../../../src/common/errors.js';
-import { LmdbKV, type WatchEvent } from '../../../src/kv/index.js';
+import { LmdbKV, LOCK_FILE, type WatchEvent } from '../../../src/kv/index.js';
 
 const CHILD = fileURLToPath(new URL('./lmdb-kv-child.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -45,6 +45,11 @@ class Child {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${this.stderr}`);
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** Everything the child wrote on stderr so far. */
+  get errorOutput(): string {
+    return this.stderr;
   }
 
   kill(): void {
@@ -136,5 +141,24 @@ describe('lmdb-kv (processes)', () => {
     const kv = LmdbKV.open({ dir });
     stores.push(kv);
     expect(await kv.revision()).toBe(1);
+  });
+
+  it('lmdb-kv - three processes opening one directory with a stale lock: exactly one gets it, the others are refused', async () => {
+    const dir = tempDir();
+    const kv = LmdbKV.open({ dir });
+    await kv.put('k', 'v');
+    await kv.close();
+    // A lock left by a killed process (a pid above Linux's pid_max, so surely not running).
+    writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: 4_194_305, hostname: hostname() }));
+    const racers = [0, 1, 2].map(() => new Child('hold', dir));
+    children.push(...racers);
+    // Each either holds the directory (ready) or exits refused.
+    await Promise.all(racers.map((c) => Promise.race([c.until('ready', (lines) => lines.some((l) => 'ready' in l)).catch(() => undefined), c.exited])));
+    const holders = racers.filter((c) => c.lines.some((l) => 'ready' in l));
+    expect(holders).toHaveLength(1);
+    for (const refused of racers.filter((c) => !holders.includes(c))) {
+      expect((await refused.exited).code).toBe(1);
+      expect(refused.errorOutput).toContain(`the data directory ${dir} is held by another live process (pid ${holders[0]!.proc.pid}`);
+    }
   });
 });
