@@ -15,7 +15,7 @@
  *      of what the proxy can do. ratio = insert MB/s ÷ raw append MB/s.
  *
  * Prints a table and writes bench/results/standalone.json. Run:
- *   npx tsx bench/standalone/standalone-bench.ts [--rows 1000000] [--dim 128] [--batch 10000] [--concurrency 2] [--starts 3]
+ *   npx tsx bench/standalone/standalone-bench.ts [--rows 1000000] [--dim 128] [--batch 10000] [--concurrency 2] [--starts 3] [--cpu-prof DIR]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -41,11 +41,12 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '10000' },
     concurrency: { type: 'string', default: '2' },
     starts: { type: 'string', default: '3' },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
-  process.stdout.write('Usage: npx tsx bench/standalone/standalone-bench.ts [--rows 1000000] [--dim 128] [--batch 10000] [--concurrency 2] [--starts 3]\n');
+  process.stdout.write('Usage: npx tsx bench/standalone/standalone-bench.ts [--rows 1000000] [--dim 128] [--batch 10000] [--concurrency 2] [--starts 3] [--cpu-prof DIR]\n  --cpu-prof DIR: V8 CPU profile of the standalone of the insert run, into DIR (see bench/ingest/profile-summary.ts)\n');
   process.exit(0);
 }
 const positiveInt = (name: string, raw: string): number => {
@@ -73,8 +74,8 @@ function peakRssMb(pid: number | 'self'): number | undefined {
   }
 }
 
-async function spawnStandalone(dir: string): Promise<TidalProcess> {
-  return TidalProcess.spawn(['standalone', '--data-dir', dir, '-p', '0'], ENV, STANDALONE_LISTENING, 120_000);
+async function spawnStandalone(dir: string, nodeArgs: string[] = []): Promise<TidalProcess> {
+  return TidalProcess.spawn(['standalone', '--data-dir', dir, '-p', '0'], ENV, STANDALONE_LISTENING, 120_000, nodeArgs);
 }
 
 /** Runs `count` jobs, `concurrency` at a time. */
@@ -101,7 +102,7 @@ for (let i = 0; i < STARTS; i++) {
 
 // ---- 2. insert ----------------------------------------------------------------------------------
 const dataDir = join(root, 'data');
-const standalone = await spawnStandalone(dataDir);
+const standalone = await spawnStandalone(dataDir, args['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`]);
 const address = `127.0.0.1:${standalone.match![1]}`;
 const clientConfig = loadConfig({ env: {}, overrides: { mq: { backend: 'embedded', localDir: join(dataDir, 'mq') } } });
 const stream = createMsgStream(clientConfig);

@@ -46,10 +46,10 @@ function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
  * does not register that command yet — test/e2e/standalone-launcher.ts, which runs the same
  * registerStandaloneCommand.
  */
-export function tidalCommand(args: readonly string[]): string[] {
+export function tidalCommand(args: readonly string[], nodeArgs: readonly string[] = []): string[] {
   const wired = readFileSync(resolve(REPO_ROOT, 'src/cli/main.ts'), 'utf8').includes('registerStandaloneCommand');
-  if (args[0] === 'standalone' && !wired) return ['--import', 'tsx', resolve(REPO_ROOT, 'test/e2e/standalone-launcher.ts'), ...args];
-  return [resolve(REPO_ROOT, 'bin/tidal.js'), ...args];
+  if (args[0] === 'standalone' && !wired) return [...nodeArgs, '--import', 'tsx', resolve(REPO_ROOT, 'test/e2e/standalone-launcher.ts'), ...args];
+  return [...nodeArgs, resolve(REPO_ROOT, 'bin/tidal.js'), ...args];
 }
 
 /** A `tidal` server child process. */
@@ -80,12 +80,12 @@ export class TidalProcess {
   /**
    * Spawns `tidal <args>` with exactly `env` as its TIDAL_* variables and resolves once its output
    * matches `listening`. Kills it and rejects (with its output) if it exits or stays silent for
-   * `timeoutMs` first.
+   * `timeoutMs` first. `nodeArgs` go to node before the script (e.g. `--cpu-prof`).
    */
-  static async spawn(args: readonly string[], env: Record<string, string>, listening: RegExp, timeoutMs = 60_000): Promise<TidalProcess> {
+  static async spawn(args: readonly string[], env: Record<string, string>, listening: RegExp, timeoutMs = 60_000, nodeArgs: readonly string[] = []): Promise<TidalProcess> {
     installExitHook();
     const started = Date.now();
-    const child = spawn(process.execPath, tidalCommand(args), { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, tidalCommand(args, nodeArgs), { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     live.add(child);
     const proc = new TidalProcess(child);
     const deadline = started + timeoutMs;
