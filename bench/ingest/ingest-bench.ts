@@ -380,6 +380,7 @@ async function main(): Promise<void> {
       insert_logs: b.insertLogs,
       insert_log_mb: { min: round(b.insertLogSizes.min / MiB, 2), median: round(b.insertLogSizes.median / MiB, 2), max: round(b.insertLogSizes.max / MiB, 2) },
       binlog_mb: round(b.binlogBytes / MiB, 1),
+      insert_log_total_mb: round(b.insertLogBytes / MiB, 1),
       datanode_start_rss_mb: round(b.startRssBytes / MiB, 1),
       datanode_max_sampled_rss_mb: round(b.maxSampledRssBytes / MiB, 1),
       rss_samples: b.rssSamples,
