@@ -19,10 +19,13 @@ process.stdout.write(
     '',
   ].join('\n'),
 );
+// Nothing else keeps the event loop alive (the servers' processes are unref'd): hold it open.
+const keepAlive = setInterval(() => undefined, 1 << 30);
 let closing = false;
 const close = () => {
   if (closing) return;
   closing = true;
+  clearInterval(keepAlive);
   void Promise.allSettled([etcd.close(), kafka.close(), s3.close()]).then(() => process.exit(0));
 };
 process.on('SIGINT', close);
