@@ -5,8 +5,9 @@
  *
  * Waking consumers: an append through this stream wakes the consumers of its channel at once. When
  * the store is shared with other processes (`store.pollIntervalMs` set), one timer per stream also
- * checks, every pollIntervalMs while at least one consumer waits, whether a waited-on channel moved
- * (or vanished) and wakes its consumers: one offsets lookup per waited-on channel per tick.
+ * checks, every pollIntervalMs while at least one consumer waits, whether a waited-on channel's end
+ * moved (or the channel vanished) and wakes its consumers: one offsets lookup per waited-on channel
+ * per tick, about 1-3 % of one core here with 1-20 waiting consumers at 20 ms (lmdb-log-bench).
  */
 import { errors } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
@@ -205,7 +206,10 @@ export class LogMsgStream implements MsgStream {
     }
   }
 
-  /** Wakes the consumers of every waited-on channel that another process appended to, truncated or deleted. */
+  /**
+   * Wakes the consumers of every waited-on channel whose end is no longer where they wait (another
+   * process appended, or deleted and recreated it) or which is gone; their next read sees why.
+   */
   private async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
