@@ -6,9 +6,7 @@
  * many on stderr).
  */
 import { loadConfig } from '../common/config.js';
-import { errors } from '../common/errors.js';
 import { silentLogger } from '../common/log.js';
-import { MemoryMsgStream } from '../mq/embedded/memory-msg-stream.js';
 import { createMsgStream } from '../mq/create.js';
 import type { MsgStream } from '../mq/msg-stream.js';
 import { TidalClient } from '../proxy/tidal-client.js';
@@ -70,12 +68,8 @@ export async function runInsert(run: InsertRun): Promise<InsertSummary> {
   try {
     const desc = await conn.client.call('describeCollection', { collectionName: run.collection });
     const gen = new RowGenerator(run.collection, { schema: desc.schema!, dim: run.dim, pkMode: run.pkMode, pkStart: run.pkStart });
+    // Kafka, or the embedded on-disk log in mq.localDir that a running `tidal standalone` shares.
     stream = createMsgStream(config, silentLogger);
-    if (stream instanceof MemoryMsgStream) {
-      throw errors.failedPrecondition(
-        'mq.backend is embedded, and this build\'s embedded message log lives in memory, invisible to the DataNodes; use mq.backend kafka (TIDAL_MQ_BACKEND=kafka, TIDAL_KAFKA_BROKERS)',
-      );
-    }
     client = await TidalClient.connect({ master: conn.client, stream, address: `tidal-insert-${process.pid}`, logger: silentLogger });
     const progress = await progressBar(run.rows);
     const started = process.hrtime.bigint();

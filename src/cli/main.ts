@@ -14,6 +14,7 @@ import { collectionCommand } from './commands/collection-command.js';
 import { insertCommand } from './commands/insert-command.js';
 import { partitionCommand } from './commands/partition-command.js';
 import { segmentCommand } from './commands/segment-command.js';
+import { registerStandaloneCommand } from './standalone-command.js';
 
 /** Runs until SIGINT/SIGTERM, then closes `server` (a second signal exits at once). */
 function runUntilSignal(close: () => Promise<void>): void {
@@ -80,6 +81,7 @@ program
     runUntilSignal(() => server.close());
   });
 
+registerStandaloneCommand(program);
 for (const cmd of [collectionCommand(), partitionCommand(), segmentCommand(), channelCommand(), nodeCommand(), configCommand(), insertCommand(), binlogCommand()]) {
   program.addCommand(cmd);
 }
