@@ -240,6 +240,9 @@ export class LmdbLogStore implements LogStore {
 
   /** Removes the records in [start, end), a bounded transaction at a time. */
   private async purge(start: Buffer, end: Buffer): Promise<void> {
+    // A process killed in a read transaction leaves its reader slot behind, which would keep the
+    // pages freed here from being reused (the file would only grow): clear dead readers first.
+    this.env.readerCheck();
     for (;;) {
       if (this.closed) return;
       const removed = await this.env.transaction(() => {
