@@ -3,7 +3,7 @@
  * TIDAL_* variables (the benchmark's own TIDAL_* environment is not passed on). It leads its own
  * process group; the port comes from the line it prints on stdout; every other line (pino JSON) is
  * kept so the benchmark can read events with their times. A child still alive when the benchmark
- * exits is SIGKILLed.
+ * exits (or is interrupted with SIGINT / SIGTERM) is SIGKILLed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -77,9 +77,17 @@ export class TidalProcess {
   ): Promise<TidalProcess> {
     if (!exitHookInstalled) {
       exitHookInstalled = true;
-      process.once('exit', () => {
+      const killAll = () => {
         for (const c of live) killGroup(c, 'SIGKILL');
-      });
+      };
+      process.once('exit', killAll);
+      // Ctrl-C: a default SIGINT ends the bench without 'exit', and detached children would stay.
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(sig, () => {
+          killAll();
+          process.exit(130);
+        });
+      }
     }
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TIDAL_') && k !== 'NODE_OPTIONS') env[k] = v;
