@@ -7,12 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '../../src/storage/s3/s3-object-store.js';
 import { endpoints, uniqueName } from '../harness/endpoints.js';
 import { cleanupNamespace, killAllMasterProcesses, masterEnv, masterNamespace, spawnMaster, type MasterProcess } from '../integration/helpers/master.js';
-import { DataNodeProcess, oneLineError, runJson, runTidal } from './helpers/cli.js';
+import { ServerProcess, oneLineError, runJson, runTidal } from './helpers/cli.js';
 
 const ns = masterNamespace('cli-ins');
 const bucket = uniqueName('cli-ins');
 let master: MasterProcess;
-let datanode: DataNodeProcess;
+let datanode: ServerProcess;
 let env: Record<string, string>;
 let m: string[];
 
@@ -40,7 +40,7 @@ beforeAll(async () => {
     TIDAL_S3_ROOT_PATH: 'files',
   });
   master = await spawnMaster(ns, env);
-  datanode = await DataNodeProcess.spawn(env);
+  datanode = await ServerProcess.spawn(['datanode'], env);
   m = ['--master', master.address];
   const deadline = Date.now() + 30_000;
   while ((await runTidal(['collection', 'list', ...m], env)).code !== 0) {

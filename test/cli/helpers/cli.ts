@@ -69,11 +69,13 @@ process.once('exit', () => {
   for (const c of live) killGroup(c);
 });
 
-/** A `tidal datanode` child process. */
-export class DataNodeProcess {
+/** A `tidal datanode` or `tidal standalone` child process. */
+export class ServerProcess {
   private output = '';
   private readonly exited: Promise<void>;
+  /** The port it printed. */
   port = 0;
+  /** The server id it printed (0 when the line names none). */
   serverId = 0n;
 
   private constructor(private readonly child: ChildProcess) {
@@ -83,35 +85,51 @@ export class DataNodeProcess {
     this.exited = new Promise((r) => child.once('exit', () => (live.delete(child), r())));
   }
 
-  /** Spawns `tidal datanode` with `env` and resolves once it prints where it listens. */
-  static async spawn(env: Record<string, string>, timeoutMs = 30_000): Promise<DataNodeProcess> {
-    const child = spawn(process.execPath, [resolve(REPO_ROOT, 'bin/tidal.js'), 'datanode'], {
+  /**
+   * Spawns `tidal <args>` (`datanode`, `standalone ...`) with `env` and resolves once it prints
+   * `tidal <command> listening on port N`. Kills it and rejects with its output if it exits or is
+   * silent for `timeoutMs` first.
+   */
+  static async spawn(args: readonly string[], env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+    const child = spawn(process.execPath, [resolve(REPO_ROOT, 'bin/tidal.js'), ...args], {
       cwd: REPO_ROOT,
       env: childEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
     live.add(child);
-    const proc = new DataNodeProcess(child);
+    const proc = new ServerProcess(child);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const m = /tidal datanode listening on port (\d+) \(server id (\d+)\)/.exec(proc.output);
+      const m = /tidal \S+ listening on port (\d+)(?: \(server id (\d+)\))?/.exec(proc.output);
       if (m !== null) {
         proc.port = Number(m[1]);
-        proc.serverId = BigInt(m[2]!);
+        proc.serverId = m[2] === undefined ? 0n : BigInt(m[2]);
         return proc;
       }
       if (child.exitCode !== null || Date.now() > deadline) {
         await proc.kill();
-        throw new Error(`tidal datanode did not start:\n${proc.output}`);
+        throw new Error(`tidal ${args.join(' ')} did not start:\n${proc.output}`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }
   }
 
+  /** `127.0.0.1:{port}`. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
   /** What it printed (the last 64 KiB). */
   get log(): string {
     return this.output;
+  }
+
+  /** Sends SIGTERM and waits for the exit (a clean shutdown). */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    await this.exited;
   }
 
   /** SIGKILLs the process group and waits for the exit. Safe to call twice. */
