@@ -66,8 +66,9 @@ export function configCommand(): Command {
     await runWithMaster(opts, async (conn, format) => {
       // Each argument is a key or a prefix of whole segments (`master.segment` → master.segment.*).
       const res = await conn.client.call('getSysConfigs', { keyPrefixes: keys.length === 0 ? [''] : keys });
-      const configs = keys.length === 0 ? res.configs : res.configs.filter((c) => keys.some((k) => c.key === k || c.key.startsWith(k.endsWith('.') ? k : `${k}.`)));
-      const missing = keys.filter((k) => !configs.some((c) => c.key === k || c.key.startsWith(k.endsWith('.') ? k : `${k}.`)));
+      const matches = (key: string, k: string) => key === k || key.startsWith(k.endsWith('.') ? k : `${k}.`);
+      const configs = keys.length === 0 ? res.configs : res.configs.filter((c) => keys.some((k) => matches(c.key, k)));
+      const missing = keys.filter((k) => !configs.some((c) => matches(c.key, k)));
       if (missing.length > 0) throw errors.notFound(`no configuration key ${missing.map((k) => JSON.stringify(k)).join(', ')} (keys look like master.tso.windowMs; run tidal config get to list them)`);
       const json = Object.fromEntries(configs.map((c) => [c.key, c.value]));
       await print(format, json, ['key', 'value'], () => configs.map((c) => [c.key, c.value]));
