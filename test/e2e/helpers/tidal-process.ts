@@ -6,7 +6,6 @@
  * `afterAll`) and an exit hook SIGKILL whatever is still alive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -41,14 +40,8 @@ function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...vars };
 }
 
-/**
- * The command line of `tidal <args>`: bin/tidal.js, or — for `standalone` while src/cli/main.ts
- * does not register that command yet — test/e2e/standalone-launcher.ts, which runs the same
- * registerStandaloneCommand.
- */
+/** The node command line of `tidal <args>` (bin/tidal.js), with `nodeArgs` before the script. */
 export function tidalCommand(args: readonly string[], nodeArgs: readonly string[] = []): string[] {
-  const wired = readFileSync(resolve(REPO_ROOT, 'src/cli/main.ts'), 'utf8').includes('registerStandaloneCommand');
-  if (args[0] === 'standalone' && !wired) return [...nodeArgs, '--import', 'tsx', resolve(REPO_ROOT, 'test/e2e/standalone-launcher.ts'), ...args];
   return [...nodeArgs, resolve(REPO_ROOT, 'bin/tidal.js'), ...args];
 }
 
