@@ -36,6 +36,11 @@ export interface ChannelManager {
   flushSegments(segmentIds: readonly bigint[], flushTs?: bigint): Promise<void>;
   /** The watched vchannels and their progress. */
   status(): ChannelStatus[];
+  /**
+   * Bytes the node's buffers hold against its memory limit: buffered AND being synced (a sync's
+   * rows stay counted until they are durable). Default when absent: the sum of `bufferedBytes`.
+   */
+  memoryUsedBytes?(): number;
   /** Stops every flowgraph. Safe to call twice. */
   close(): Promise<void>;
 }

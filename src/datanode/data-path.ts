@@ -180,6 +180,11 @@ export class DataPath extends EventEmitter<DataPathEvents> implements ChannelMan
     return [...this.pipelines.values()].map((p) => p.status());
   }
 
+  /** See ChannelManager.memoryUsedBytes: the write buffers' budget in use (buffered + syncing). */
+  memoryUsedBytes(): number {
+    return this.buffers.usedBytes;
+  }
+
   /** The data path's counters, and per pchannel its readers. */
   metrics(): { counters: Record<string, number>; pchannels: PchannelStats[]; memoryUsedBytes: number; syncsPending: number } {
     return { counters: this.counters.snapshot(), pchannels: this.dispatcher.stats(), memoryUsedBytes: this.buffers.usedBytes, syncsPending: this.syncs.pending };

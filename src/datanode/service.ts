@@ -165,7 +165,7 @@ export function createDataNodeService(host: DataNodeServiceHost, log: Logger): D
           bufferedRows: BigInt(c.bufferedRows),
           bufferedBytes: BigInt(c.bufferedBytes),
         }));
-        const memoryUsedBytes = channels.reduce((sum, c) => sum + c.bufferedBytes, 0n);
+        const memoryUsedBytes = host.channels.memoryUsedBytes === undefined ? channels.reduce((sum, c) => sum + c.bufferedBytes, 0n) : BigInt(host.channels.memoryUsedBytes());
         callback(null, { status: successStatus(), nodeId: host.nodeId(), state: host.stateCode(), channels, memoryUsedBytes });
       } catch (err) {
         logFailure(log, 'GetStatus', err);
