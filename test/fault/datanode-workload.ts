@@ -12,12 +12,20 @@ import { SegmentState, type SegmentInfo } from '../../src/gen/segment.js';
 import type { KafkaMsgStream } from '../../src/mq/index.js';
 import type { MasterClient } from '../../src/proxy/master-client.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
-import { DIM, insertPayload, testSchema, vectorOf } from '../unit/datanode/helpers.js';
+import { DIM, insertArrowBatch, insertPayload, testSchema, vectorOf } from '../unit/datanode/helpers.js';
+
+/** The rows of an Insert message, built ahead. */
+export interface PreparedRows {
+  pks: bigint[];
+  arrowBatch: Uint8Array;
+}
 
 /** A collection being written to, and what was acknowledged. */
 export class Workload {
   /** pk → timestamp of every acknowledged row. */
   readonly acked = new Map<bigint, bigint>();
+  /** Rows acknowledged, counting rows sent more than once (see {@link send}) each time. */
+  ackedRows = 0;
   private nextPk = 1n;
   private message = 0;
 
@@ -38,13 +46,31 @@ export class Workload {
 
   /** Produces one Insert message of `rows` rows on the next vchannel (round robin). */
   async insert(rows: number): Promise<void> {
-    const vchannel = this.vchannels[this.message++ % this.vchannels.length]!;
-    const a = (await this.master.call('assignSegmentId', { segmentIdRequests: [{ count: rows, channelName: vchannel, collectionId: this.collectionId }] })).segIdAssignments[0]!;
-    const ts = (await this.master.call('allocTimestamp', { count: 1 })).timestamp;
+    await this.send(this.prepare(rows));
+  }
+
+  /**
+   * Builds the rows of one Insert message ahead (their Arrow batch: the CPU-heavy part). Send it
+   * with {@link send}, which assigns its segment and timestamp right before producing it, as the
+   * proxy does (a message must reach the log before its segment allocation expires).
+   */
+  prepare(rows: number): PreparedRows {
     const pks = Array.from({ length: rows }, () => this.nextPk++);
-    const msg = insertPayload({ schema: this.schema, collectionId: this.collectionId, partitionId: a.partitionId, segmentId: a.segmentId, vchannel, pks, ts });
+    return { pks, arrowBatch: insertArrowBatch(this.schema, pks) };
+  }
+
+  /**
+   * Sends prepared rows on the next vchannel; they count as acknowledged once the produce resolved.
+   * Rows sent twice are two rows for the log (only {@link verify} expects each pk once).
+   */
+  async send(p: PreparedRows): Promise<void> {
+    const vchannel = this.vchannels[this.message++ % this.vchannels.length]!;
+    const a = (await this.master.call('assignSegmentId', { segmentIdRequests: [{ count: p.pks.length, channelName: vchannel, collectionId: this.collectionId }] })).segIdAssignments[0]!;
+    const ts = (await this.master.call('allocTimestamp', { count: 1 })).timestamp;
+    const msg = insertPayload({ schema: this.schema, collectionId: this.collectionId, partitionId: a.partitionId, segmentId: a.segmentId, vchannel, pks: p.pks, ts, arrowBatch: p.arrowBatch });
     await this.producer.produce(pchannelOf(vchannel)!, [msg]);
-    for (const pk of pks) this.acked.set(pk, ts);
+    for (const pk of p.pks) this.acked.set(pk, ts);
+    this.ackedRows += p.pks.length;
   }
 
   /** Calls Flush until it answers OK (a Flush can time out while no DataNode owns a vchannel). */

@@ -46,6 +46,15 @@ export interface InsertSpec {
   ts?: bigint;
   /** One per row; default: the pks. */
   rowIds?: readonly bigint[];
+  /** The rows' Arrow batch when built ahead with {@link insertArrowBatch}; default: built here from the pks. */
+  arrowBatch?: Uint8Array;
+}
+
+/** The Arrow IPC batch of an Insert of `pks` (`{pk, vec}`, vectors from {@link vectorOf}). */
+export function insertArrowBatch(schema: CollectionSchema, pks: readonly bigint[]): Uint8Array {
+  const vec = new Float32Array(pks.length * DIM);
+  pks.forEach((pk, i) => vec.set(vectorOf(pk), i * DIM));
+  return encodeInsertBatch({ pk: BigInt64Array.from(pks), vec }, schema);
 }
 
 /** An Insert StreamMsg payload (header filled from the body) and its record timestamp. */
@@ -53,9 +62,7 @@ export function insertPayload(spec: InsertSpec): { payload: Uint8Array; timestam
   const n = spec.pks.length;
   const timestamps = BigUint64Array.from(spec.timestamps ?? Array.from({ length: n }, () => spec.ts ?? 1n));
   const rowIds = BigInt64Array.from(spec.rowIds ?? spec.pks);
-  const vec = new Float32Array(n * DIM);
-  spec.pks.forEach((pk, i) => vec.set(vectorOf(pk), i * DIM));
-  const arrowBatch = encodeInsertBatch({ pk: BigInt64Array.from(spec.pks), vec }, spec.schema);
+  const arrowBatch = spec.arrowBatch ?? insertArrowBatch(spec.schema, spec.pks);
   let maxTs = 0n;
   for (const t of timestamps) if (t > maxTs) maxTs = t;
   const payload = StreamMsg.encode({
