@@ -11,6 +11,8 @@ import { DataNodeServer } from '../../src/datanode/server.js';
 import { DataType } from '../../src/gen/schema.js';
 import { KafkaMsgStream } from '../../src/mq/kafka/kafka-msg-stream.js';
 import { MasterConnection } from '../../src/cli/master-connection.js';
+import { EtcdKV } from '../../src/kv/etcd/etcd-kv.js';
+import { MasterSession } from '../../src/master/master-session.js';
 import { TidalClient } from '../../src/proxy/tidal-client.js';
 import { createObjectStore } from '../../src/storage/create.js';
 import { endpoints, uniqueName } from '../harness/endpoints.js';
@@ -99,6 +101,29 @@ describe('master ShowNodes', () => {
       code: ErrorCode.InvalidArgument,
       message: 'role must be one of master, datanode (or empty for both), got "proxy"',
     });
+  });
+});
+
+describe('master sessions', () => {
+  it('master-show - a master with a session is listed as a follower until its session is revoked', async () => {
+    const ep = await endpoints();
+    const kv = new EtcdKV({ endpoints: ep.etcd, rootPath: ns.rootPath });
+    try {
+      const session = await MasterSession.register({ kv, serverId: 999_999n, address: 'follower.example:53100', ttlSec: 5 });
+      const f = await failure(MasterSession.register({ kv, serverId: 999_999n, address: 'other:1', ttlSec: 5 }));
+      expect(f).toEqual({ code: ErrorCode.FailedPrecondition, message: 'session key session/master/999999 already exists: server id 999999 is in use' });
+      const listed = await conn.callOperator('showNodes', { role: 'master' });
+      expect(listed.nodes).toEqual([
+        { nodeId: master.server.serverId, role: 'master', address: master.server.address, leader: true, channels: [] },
+        { nodeId: 999_999n, role: 'master', address: 'follower.example:53100', leader: false, channels: [] },
+      ]);
+      await session.revoke();
+      await session.revoke();
+      const after = await conn.callOperator('showNodes', { role: 'master' });
+      expect(after.nodes.map((n) => n.nodeId)).toEqual([master.server.serverId]);
+    } finally {
+      await kv.close();
+    }
   });
 });
 
