@@ -1,6 +1,7 @@
 /**
  * End to end, standalone restart: a proxy inserts batches into `tidal standalone` and keeps every
- * acknowledged row; the standalone process is SIGKILLed while the proxy is inserting, started again
+ * acknowledged row; the standalone process is SIGKILLed while the proxy is inserting (after some
+ * rows are in binlogs, while others are only buffered), started again
  * on the same data directory, more rows go in, then Flush. Every acknowledged row is in the
  * binlogs the (recovered) meta references exactly once; a row of the insert that was in flight at
  * the kill is there at most once; nothing else is.
@@ -67,8 +68,14 @@ describe('e2e: standalone killed with SIGKILL mid-ingestion', () => {
         }
       }
     })();
-    while (ledger.rows.size < BATCHES_BEFORE_KILL * BATCH_ROWS) {
+    // Kill once enough is acknowledged AND some of it is already in binlogs the meta references:
+    // recovery must then both skip what was flushed and replay what was only buffered.
+    const { collectionId } = await master1.call('describeCollection', { collectionName: 'e2e_restart' });
+    const someFlushed = async () => (await master1.call('showSegments', { collectionId, includeBinlogs: true })).segments.some((s) => s.insertLogs.length > 0);
+    const deadline = Date.now() + 60_000;
+    while (ledger.rows.size < BATCHES_BEFORE_KILL * BATCH_ROWS || !(await someFlushed())) {
       expect(first.alive, first.log.slice(-2000)).toBe(true);
+      expect(Date.now(), 'no binlog in meta within 60 s of ingestion').toBeLessThan(deadline);
       await new Promise((r) => setTimeout(r, 5));
     }
     killed = true;
