@@ -82,7 +82,9 @@ export class DataNodeProcess {
   private exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private readonly exitPromise: Promise<void>;
   private client: DataNodeClient | undefined;
+  /** gRPC port, from the line the node prints. */
   port = 0;
+  /** Server id, from the same line. */
   serverId = 0n;
 
   private constructor(private readonly child: ChildProcess) {
@@ -143,10 +145,12 @@ export class DataNodeProcess {
     return this.exited!.signal;
   }
 
+  /** The child's pid. */
   get pid(): number {
     return this.child.pid ?? -1;
   }
 
+  /** True until the process has exited. */
   get alive(): boolean {
     return this.exited === undefined;
   }
