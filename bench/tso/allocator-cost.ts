@@ -12,7 +12,9 @@
  * For instruction counts, which do not move with load, run the same harness under valgrind:
  *   valgrind --tool=cachegrind --cache-sim=no node --predictable --import tsx \
  *     bench/tso/allocator-cost.ts --phase cpu --rounds 1 --timestamps N
- * for two values of N and divide the difference of "I refs" by the difference of N.
+ * for two values of N up to 500,000 (e.g. 100,000 and 250,000) and divide the difference of
+ * "I refs" by twice the difference of N (the JIT warm-up hands out N timestamps too). It takes a
+ * few minutes; --predictable keeps V8's own threads out, which makes the count repeatable.
  *
  * Writes bench/results/tso-allocator.json. Run: npx tsx bench/tso/allocator-cost.ts [--help]
  */

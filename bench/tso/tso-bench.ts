@@ -21,6 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { MasterClient } from '../../src/proxy/master-client.js';
 import { TimestampAllocator } from '../../src/proxy/timestamp-allocator.js';
@@ -185,6 +186,13 @@ async function batchedPhase(master: BenchMaster, opts: Options) {
   const recorded = new BigUint64Array(MAX_RECORDED);
   let n = 0;
   const window = { rpcs0: 0, single0: 0, rpcs: 0, single: 0 };
+  // Time the client spends in garbage collection inside the window (per-get() allocations show here).
+  let gcMs = 0;
+  let gcOpen = false;
+  const gcObserver = new PerformanceObserver((list) => {
+    if (gcOpen) for (const e of list.getEntries()) gcMs += e.duration;
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   try {
     const result = await runClosedLoop({
       concurrency: opts.callers,
@@ -194,10 +202,12 @@ async function batchedPhase(master: BenchMaster, opts: Options) {
       onWindowStart: () => {
         window.rpcs0 = rpcs;
         window.single0 = singleRpcs;
+        gcOpen = true;
         cpu.start();
       },
       onWindowEnd: () => {
         cpu.stop();
+        gcOpen = false;
         window.rpcs = rpcs - window.rpcs0;
         window.single = singleRpcs - window.single0;
       },
@@ -208,8 +218,10 @@ async function batchedPhase(master: BenchMaster, opts: Options) {
         if (n < MAX_RECORDED) recorded[n++] = ts;
       },
     });
-    return { result, rpcs: window.rpcs, singleRpcs: window.single, cpu: cpu.usage(), ...checkDistinct(recorded.subarray(0, n)) };
+    const gcPct = (100 * gcMs) / result.elapsedMs;
+    return { result, rpcs: window.rpcs, singleRpcs: window.single, cpu: cpu.usage(), gcPct, ...checkDistinct(recorded.subarray(0, n)) };
   } finally {
+    gcObserver.disconnect();
     allocator.close();
     client.close();
   }
@@ -275,6 +287,8 @@ async function main(): Promise<void> {
       batched_rpcs_per_s: b === undefined || batched === undefined ? null : round((batched.rpcs * 1000) / b.elapsedMs),
       batched_mean_batch: b === undefined || batched === undefined ? null : round(b.ops / Math.max(1, batched.rpcs), 1),
       batched_single_timestamp_rpcs: batched?.singleRpcs ?? null,
+      // Percent of the window's wall time the client spent in GC pauses.
+      batched_client_gc_pct: num(batched?.gcPct ?? Number.NaN, 1),
       batched_latency_samples: b?.latency.count ?? null,
       batched_timestamps_checked_unique: batched?.checked ?? null,
       batched_arrived_in_order: batched?.arrivedInOrder ?? null,
@@ -325,6 +339,7 @@ async function main(): Promise<void> {
     { metric: 'p99_ms get() wait', value: fmt(results.p99_ms, 2), target: `≤ ${TARGETS.p99Ms}`, result: ok(results.pass.p99_ms, b !== undefined) },
     { metric: 'p50_ms get() wait', value: fmt(results.p50_ms, 2), target: '', result: '' },
     { metric: 'batched RPCs/s (mean batch)', value: `${fmt(e.batched_rpcs_per_s)} (${fmt(e.batched_mean_batch, 1)})`, target: '', result: '' },
+    { metric: 'batched client GC % of wall time', value: fmt(e.batched_client_gc_pct, 1), target: '', result: '' },
   ]);
   const c = results.cpu_per_op;
   const cpuRow = (name: string, u: CpuUsage | null | undefined, perOpClient: number | null, perOpMaster: number | null, unit: string) =>
