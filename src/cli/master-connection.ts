@@ -4,11 +4,7 @@
  * `127.0.0.1:{master.port}`, i.e. TIDAL_MASTER_PORT, default 53100). Connecting pings the master
  * with a short deadline, so an unreachable master is one clear error within seconds, not a hang.
  */
-import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { ErrorCode, errors, TidalError } from '../common/errors.js';
-import { serviceErrorToError, throwIfError } from '../common/grpc-status.js';
-import type { Status } from '../gen/common.js';
-import * as m from '../gen/master.js';
 import { MasterClient } from '../proxy/master-client.js';
 
 /** How long the first call (Ping) may take before the master counts as unreachable, ms. */
@@ -43,17 +39,11 @@ export async function resolveMasterAddress(opts: MasterOptions): Promise<string>
   return `127.0.0.1:${cfg.master.port}`;
 }
 
-/** The two operator RPCs not (yet) in MasterClient's method table, called the same way. */
-type OperatorMethod = 'showChannels' | 'showNodes';
-type OperatorRequest<K extends OperatorMethod> = K extends 'showChannels' ? m.ShowChannelsRequest : m.ShowNodesRequest;
-type OperatorResponse<K extends OperatorMethod> = K extends 'showChannels' ? m.ShowChannelsResponse : m.ShowNodesResponse;
-
-/** A connected master: {@link MasterClient} plus the operator RPCs. */
+/** A connected master (a {@link MasterClient} with the CLI's long call deadline). */
 export class MasterConnection {
   private constructor(
     readonly address: string,
     readonly client: MasterClient,
-    private readonly raw: m.MasterClient,
   ) {}
 
   /**
@@ -73,35 +63,12 @@ export class MasterConnection {
       probe.close();
     }
     const client = new MasterClient(address, { deadlineMs: CALL_DEADLINE_MS });
-    const raw = new m.MasterClient(address, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
-    return new MasterConnection(address, client, raw);
+    return new MasterConnection(address, client);
   }
 
-  /** Calls an operator RPC (ShowChannels, ShowNodes); throws the TidalError its status reports. */
-  callOperator<K extends OperatorMethod>(method: K, request: Partial<OperatorRequest<K>>): Promise<OperatorResponse<K>> {
-    const full = method === 'showChannels' ? m.ShowChannelsRequest.fromPartial(request) : m.ShowNodesRequest.fromPartial(request);
-    return new Promise((resolve, reject) => {
-      const fn = this.raw[method] as unknown as (
-        req: unknown,
-        options: { deadline: Date },
-        cb: (err: ServiceError | null, res: OperatorResponse<K>) => void,
-      ) => unknown;
-      fn.call(this.raw, full, { deadline: new Date(Date.now() + CALL_DEADLINE_MS) }, (err, res) => {
-        if (err) return reject(serviceErrorToError(err, { rpc: method, address: this.address }));
-        try {
-          throwIfError((res as { status?: Status }).status, { rpc: method, address: this.address });
-          resolve(res);
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
-  }
-
-  /** Closes both channels. Safe to call twice. */
+  /** Closes the channel. Safe to call twice. */
   close(): void {
     this.client.close();
-    this.raw.close();
   }
 }
 

@@ -19,6 +19,7 @@ import { createMsgStream } from '../mq/create.js';
 import type { MsgStream } from '../mq/msg-stream.js';
 import { LeaderElection } from './election/leader-election.js';
 import { MasterCore } from './master-core.js';
+import { MasterSession } from './master-session.js';
 import { createMasterService } from './service.js';
 import { SysConfig } from './sysconfig/sys-config.js';
 
@@ -55,6 +56,8 @@ export class MasterServer {
 
   /** host:port other processes reach this master at. */
   address = '';
+  /** `session/master/{id}` under a lease, so ShowNodes lists followers too. */
+  private session: MasterSession | undefined;
 
   /** Starts the gRPC server and joins the election. Resolves once listening (not once leader). */
   static async start(options: MasterServerOptions): Promise<MasterServer> {
@@ -71,6 +74,18 @@ export class MasterServer {
     const address = config.master.advertiseAddress !== '' ? config.master.advertiseAddress : `${hostname()}:${server.port}`;
     server.address = address;
     server.election = new LeaderElection({ kv, serverId, address, ttlSec: Math.max(1, Math.ceil(config.master.sessionTtlMs / 1000)), logger: log });
+    server.session = await MasterSession.register({
+      kv,
+      serverId,
+      address,
+      ttlSec: Math.max(1, Math.ceil(config.master.sessionTtlMs / 1000)),
+      logger: log,
+    }).catch(async (err: unknown) => {
+      await new Promise<void>((resolve) => server.grpc.tryShutdown(() => resolve()));
+      if (options.kv === undefined) await kv.close();
+      if (options.stream === undefined) await stream.close();
+      throw err;
+    });
     server.state = 'running';
     server.loop = server.leadership();
     log.info({ port: server.port, address }, 'master listening');
@@ -161,6 +176,7 @@ export class MasterServer {
     await core?.close();
     await this.election?.close();
     await this.loop?.catch(() => undefined);
+    await this.session?.revoke().catch((err: unknown) => this.log.warn({ err }, 'master session revoke failed; it lapses by TTL'));
     if (this.ownsClients) {
       await this.stream.close();
       await this.kv.close();

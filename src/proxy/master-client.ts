@@ -36,6 +36,8 @@ const REQUEST_TYPES = {
   saveBinlogPaths: m.SaveBinlogPathsRequest,
   reportTimeTick: m.ReportTimeTickRequest,
   getRecoveryInfo: m.GetRecoveryInfoRequest,
+  showChannels: m.ShowChannelsRequest,
+  showNodes: m.ShowNodesRequest,
   ping: m.PingRequest,
 } as const;
 

@@ -77,7 +77,7 @@ describe('master ShowNodes', () => {
     await conn.client.call('createCollection', { collectionName: 'nodes_c', schema: { ...schema, name: 'nodes_c' }, shardsNum: 2 });
     const desc = await conn.client.call('describeCollection', { collectionName: 'nodes_c' });
     const res = await until('both vchannels owned by the DataNode', async () => {
-      const r = await conn.callOperator('showNodes', {});
+      const r = await conn.client.call('showNodes', {});
       const dn = r.nodes.find((n) => n.role === 'datanode');
       return dn !== undefined && desc.vchannels.every((v) => dn.channels.includes(v)) ? r : undefined;
     });
@@ -93,11 +93,11 @@ describe('master ShowNodes', () => {
   });
 
   it('master-show - filters by role and rejects an unknown role', async () => {
-    const dn = await conn.callOperator('showNodes', { role: 'datanode' });
+    const dn = await conn.client.call('showNodes', { role: 'datanode' });
     expect(dn.nodes.every((n) => n.role === 'datanode')).toBe(true);
-    const ms = await conn.callOperator('showNodes', { role: 'master' });
+    const ms = await conn.client.call('showNodes', { role: 'master' });
     expect(ms.nodes.map((n) => n.role)).toEqual(['master']);
-    expect(await failure(conn.callOperator('showNodes', { role: 'proxy' }))).toEqual({
+    expect(await failure(conn.client.call('showNodes', { role: 'proxy' }))).toEqual({
       code: ErrorCode.InvalidArgument,
       message: 'role must be one of master, datanode (or empty for both), got "proxy"',
     });
@@ -105,6 +105,24 @@ describe('master ShowNodes', () => {
 });
 
 describe('master sessions', () => {
+  it('master-show - a second master server registers its session: listed as a follower, gone once it closes', async () => {
+    const follower = await startMaster(ns, { waitForLeader: false });
+    try {
+      const listed = await until('the follower in ShowNodes', async () => {
+        const r = await conn.client.call('showNodes', { role: 'master' });
+        return r.nodes.some((n) => n.nodeId === follower.server.serverId) ? r : undefined;
+      });
+      expect(listed.nodes).toEqual([
+        { nodeId: master.server.serverId, role: 'master', address: master.server.address, leader: true, channels: [] },
+        { nodeId: follower.server.serverId, role: 'master', address: follower.server.address, leader: false, channels: [] },
+      ]);
+    } finally {
+      await follower.close();
+    }
+    const after = await conn.client.call('showNodes', { role: 'master' });
+    expect(after.nodes.map((n) => n.nodeId)).toEqual([master.server.serverId]);
+  });
+
   it('master-show - a master with a session is listed as a follower until its session is revoked', async () => {
     const ep = await endpoints();
     const kv = new EtcdKV({ endpoints: ep.etcd, rootPath: ns.rootPath });
@@ -112,14 +130,14 @@ describe('master sessions', () => {
       const session = await MasterSession.register({ kv, serverId: 999_999n, address: 'follower.example:53100', ttlSec: 5 });
       const f = await failure(MasterSession.register({ kv, serverId: 999_999n, address: 'other:1', ttlSec: 5 }));
       expect(f).toEqual({ code: ErrorCode.FailedPrecondition, message: 'session key session/master/999999 already exists: server id 999999 is in use' });
-      const listed = await conn.callOperator('showNodes', { role: 'master' });
+      const listed = await conn.client.call('showNodes', { role: 'master' });
       expect(listed.nodes).toEqual([
         { nodeId: master.server.serverId, role: 'master', address: master.server.address, leader: true, channels: [] },
         { nodeId: 999_999n, role: 'master', address: 'follower.example:53100', leader: false, channels: [] },
       ]);
       await session.revoke();
       await session.revoke();
-      const after = await conn.callOperator('showNodes', { role: 'master' });
+      const after = await conn.client.call('showNodes', { role: 'master' });
       expect(after.nodes.map((n) => n.nodeId)).toEqual([master.server.serverId]);
     } finally {
       await kv.close();
@@ -132,7 +150,7 @@ describe('master ShowChannels', () => {
     await conn.client.call('createCollection', { collectionName: 'chan_c', schema: { ...schema, name: 'chan_c' }, shardsNum: 2 });
     const desc = await conn.client.call('describeCollection', { collectionName: 'chan_c' });
     const before = await until('the vchannels owned', async () => {
-      const r = await conn.callOperator('showChannels', { collectionName: 'chan_c' });
+      const r = await conn.client.call('showChannels', { collectionName: 'chan_c' });
       return r.channels.every((c) => c.nodeId === node.serverId) ? r : undefined;
     });
     expect(before.channels.map((c) => c.vchannel)).toEqual([...desc.vchannels].sort());
@@ -155,7 +173,7 @@ describe('master ShowChannels', () => {
       // checkpoint is beyond the last insert message and its lag is only the ticks after it.
       const after = await until('checkpoints past the inserted rows', async () => {
         await conn.client.call('flush', { collectionName: 'chan_c' });
-        const r = await conn.callOperator('showChannels', { collectionName: 'chan_c' });
+        const r = await conn.client.call('showChannels', { collectionName: 'chan_c' });
         return r.channels.every((c) => c.checkpointStored && c.checkpoint!.msgId >= lastOffset) ? r : undefined;
       });
       for (const c of after.channels) {
@@ -168,14 +186,14 @@ describe('master ShowChannels', () => {
   });
 
   it('master-show - lists every collection when none is named, ordered by collection then vchannel', async () => {
-    const res = await conn.callOperator('showChannels', {});
+    const res = await conn.client.call('showChannels', {});
     const names = res.channels.map((c) => c.collectionName);
     expect(new Set(names)).toEqual(new Set(['chan_c', 'nodes_c']));
     expect(names).toEqual([...names].sort());
   });
 
   it('master-show - answers NOT_FOUND for an unknown collection', async () => {
-    const f = await failure(conn.callOperator('showChannels', { collectionName: 'no_such' }));
+    const f = await failure(conn.client.call('showChannels', { collectionName: 'no_such' }));
     expect(f.code).toBe(ErrorCode.NotFound);
     expect(f.message).toContain('no_such');
   });

@@ -11,7 +11,7 @@ export function channelCommand(): Command {
     async (opts: CommonOptions & { collection?: string }) => {
       const [{ print, formatTs }, { positionView }] = await Promise.all([import('../output.js'), import('../views.js')]);
       await runWithMaster(opts, async (conn, format) => {
-        const res = await conn.callOperator('showChannels', { collectionName: opts.collection ?? '' });
+        const res = await conn.client.call('showChannels', { collectionName: opts.collection ?? '' });
         const json = res.channels.map((c) => ({ ...c, checkpoint: positionView(c.checkpoint) }));
         await print(format, json, ['vchannel', 'collection', 'owner', 'checkpoint', 'checkpoint time', 'lag (msgs)', 'lag (s)'], () =>
           res.channels.map((c) => [
@@ -41,7 +41,7 @@ export function nodeCommand(): Command {
   ).action(async (opts: CommonOptions & { role?: string }) => {
     const { print } = await import('../output.js');
     await runWithMaster(opts, async (conn, format) => {
-      const res = await conn.callOperator('showNodes', { role: opts.role ?? '' });
+      const res = await conn.client.call('showNodes', { role: opts.role ?? '' });
       await print(format, res.nodes, ['id', 'role', 'address', 'leader', 'channels'], () =>
         res.nodes.map((n) => [n.nodeId, n.role, n.address, n.role === 'master' ? (n.leader ? 'leader' : 'follower') : '', n.channels.join('\n')]),
       );
