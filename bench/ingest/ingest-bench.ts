@@ -51,6 +51,8 @@ const MiB = 1024 * 1024;
 const DATANODE_SYNC_CONCURRENCY = 4;
 /** The master's segment allocation lease (master.segment.allocationExpireMs default), ms. */
 const ALLOCATION_EXPIRE_MS = 2_000;
+/** The broker's message limit the proxy splits under (kafka.maxMessageBytes default), bytes. */
+const KAFKA_MAX_MESSAGE_BYTES = MiB;
 /** The master's time-tick interval (master.timeTickIntervalMs default), ms. */
 const TIME_TICK_INTERVAL_MS = 200;
 
@@ -275,6 +277,7 @@ async function main(): Promise<void> {
     log('(a) kafkajs consuming the topics, doing nothing');
     a = await consumeRaw({ brokers: servers.kafka, endOffsets, groupId: `${runId}-raw`, timeoutMs: opts.timeoutMs, onStart: () => meter.start() });
     cpu.a = meter.stop();
+    if (a.maxValueBytes > KAFKA_MAX_MESSAGE_BYTES) throw new Error(`a record of ${a.maxValueBytes} bytes is above the broker's ${KAFKA_MAX_MESSAGE_BYTES}-byte message limit`);
 
     // ---- b. the DataNode ----
     log(`(b) DataNode from start until every binlog is in S3 and every checkpoint in etcd (buffer limit ${opts.bufferLimitBytes / MiB} MiB)`);
@@ -362,6 +365,8 @@ async function main(): Promise<void> {
       rows,
       insert_records: produced.insertMessages,
       kafka_records_read: a.records,
+      // Largest record on the topics, checked against the broker's 1 MiB limit.
+      max_record_bytes: a.maxValueBytes,
       kafka_payload_mb: round(a.valueBytes / MiB, 1),
       raw_kafka_ms: round(a.elapsedMs),
       raw_kafka_first_batch_ms: round(a.firstBatchMs),

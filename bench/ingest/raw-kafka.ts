@@ -30,6 +30,8 @@ export interface RawKafkaResult {
   records: number;
   /** Bytes of record values (payloads). */
   valueBytes: number;
+  /** Largest record value read, bytes. */
+  maxValueBytes: number;
 }
 
 /** Reads every topic of `endOffsets` from offset 0 to its end offset; throws on timeout or a kafkajs error. */
@@ -50,6 +52,7 @@ export async function consumeRaw(options: RawKafkaOptions): Promise<RawKafkaResu
   const remaining = new Set(topics.map(([t]) => t));
   let records = 0;
   let valueBytes = 0;
+  let maxValueBytes = 0;
   let firstBatchAt = 0;
   try {
     await Promise.all(consumers.map((c, i) => c.connect().then(() => c.subscribe({ topic: topics[i]![0], fromBeginning: true }))));
@@ -74,7 +77,9 @@ export async function consumeRaw(options: RawKafkaOptions): Promise<RawKafkaResu
             for (const m of batch.messages) {
               if (BigInt(m.offset) >= end) continue;
               records++;
-              valueBytes += m.value?.length ?? 0;
+              const n = m.value?.length ?? 0;
+              valueBytes += n;
+              if (n > maxValueBytes) maxValueBytes = n;
             }
             if (BigInt(batch.lastOffset()) >= end - 1n && remaining.delete(batch.topic) && remaining.size === 0) finish();
           },
@@ -93,7 +98,7 @@ export async function consumeRaw(options: RawKafkaOptions): Promise<RawKafkaResu
       clearTimeout(timer);
     }
     const elapsedMs = performance.now() - started;
-    return { elapsedMs, firstBatchMs: firstBatchAt - started, records, valueBytes };
+    return { elapsedMs, firstBatchMs: firstBatchAt - started, records, valueBytes, maxValueBytes };
   } finally {
     await Promise.all(consumers.map((c) => c.disconnect().catch(() => undefined))); // best-effort: the measurement is taken
     // The groups are this run's own: leave nothing behind on the broker.
