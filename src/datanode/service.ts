@@ -15,14 +15,51 @@ import { ErrorCode, TidalError, errors } from '../common/errors.js';
 import { errorToStatus, successStatus } from '../common/grpc-status.js';
 import type { Logger } from '../common/log.js';
 import { StateCode, type MsgBase, type Status } from '../gen/common.js';
-import { GetStatusResponse, type DataNodeServer as DataNodeHandlers } from '../gen/datanode.js';
+import { GetStatusResponse, type DataNodeServer as DataNodeHandlers, type DataPathCounters } from '../gen/datanode.js';
 import type { VchannelInfo } from '../gen/segment.js';
 import type { ChannelManager } from './channel-manager.js';
+import type { DataPathMetrics } from './pipeline/metrics.js';
 
 /** Most vchannels in one WatchDmChannels or ReleaseDmChannels call. */
 export const MAX_CHANNELS_PER_CALL = 1_024;
 /** Most segments in one FlushSegments call. */
 export const MAX_SEGMENTS_PER_FLUSH = 10_000;
+
+/**
+ * A ChannelManager that may keep the data path's counters (DataPath does: `metrics().counters`,
+ * named as in src/datanode/pipeline/metrics.ts). GetStatus reports them; absent counters read 0.
+ */
+export type CountingChannelManager = ChannelManager & { metrics?(): { counters: Readonly<Record<string, number>> } };
+
+/** The fields of GetStatus's DataPathCounters, each with the data-path counter it reports. */
+const STATUS_COUNTERS: Readonly<Record<keyof DataPathCounters, Exclude<keyof DataPathMetrics, 'snapshot'>>> = {
+  consumedRecords: 'recordsRead',
+  undecodableRecords: 'undecodableRecords',
+  insertMessages: 'insertMessages',
+  insertRows: 'insertRows',
+  deleteRows: 'deleteRows',
+  skippedRows: 'skippedRows',
+  lateSkippedRows: 'lateSkippedRows',
+  syncsCompleted: 'syncsCompleted',
+  syncedRows: 'syncedRows',
+  syncedBytes: 'syncedBytes',
+  syncRetries: 'syncRetries',
+  syncsFailed: 'syncsFailed',
+  memoryWaits: 'memoryWaits',
+  memoryWaitMs: 'memoryWaitMs',
+  flowgraphFailures: 'flowgraphFailures',
+};
+
+/** GetStatus's counters from the channel manager's (0 when it keeps none). */
+function statusCounters(channels: CountingChannelManager): DataPathCounters {
+  const counters = channels.metrics?.().counters ?? {};
+  const out = {} as DataPathCounters;
+  for (const [field, name] of Object.entries(STATUS_COUNTERS) as [keyof DataPathCounters, string][]) {
+    // memoryWaitMs sums fractional milliseconds.
+    out[field] = BigInt(Math.trunc(counters[name] ?? 0));
+  }
+  return out;
+}
 
 /** What the service reads of the DataNode it runs in. */
 export interface DataNodeServiceHost {
@@ -30,7 +67,7 @@ export interface DataNodeServiceHost {
   nodeId(): bigint;
   /** Healthy while serving; Initializing, Stopping or Abnormal otherwise. */
   stateCode(): StateCode;
-  readonly channels: ChannelManager;
+  readonly channels: CountingChannelManager;
   /** Runs work that starts or stops flowgraphs one at a time (against session recovery). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
 }
@@ -166,7 +203,7 @@ export function createDataNodeService(host: DataNodeServiceHost, log: Logger): D
           bufferedBytes: BigInt(c.bufferedBytes),
         }));
         const memoryUsedBytes = host.channels.memoryUsedBytes === undefined ? channels.reduce((sum, c) => sum + c.bufferedBytes, 0n) : BigInt(host.channels.memoryUsedBytes());
-        callback(null, { status: successStatus(), nodeId: host.nodeId(), state: host.stateCode(), channels, memoryUsedBytes });
+        callback(null, { status: successStatus(), nodeId: host.nodeId(), state: host.stateCode(), channels, memoryUsedBytes, counters: statusCounters(host.channels) });
       } catch (err) {
         logFailure(log, 'GetStatus', err);
         callback(null, GetStatusResponse.fromPartial({ status: errorToStatus(err), nodeId: host.nodeId(), state: host.stateCode() }));

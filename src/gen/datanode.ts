@@ -75,6 +75,43 @@ export interface GetStatusResponse {
   channels: ChannelStatus[];
   /** Bytes held by all buffers of the node. */
   memoryUsedBytes: bigint;
+  /** Counters of the node's data path since it started. */
+  counters?: DataPathCounters | undefined;
+}
+
+/** Counters of a DataNode's data path since the process started: monotonic, all vchannels together. */
+export interface DataPathCounters {
+  /** Records read from the log (every pchannel reader counted). */
+  consumedRecords: bigint;
+  /** Records skipped because they did not decode (header or body) or disagreed with their header. */
+  undecodableRecords: bigint;
+  /** Insert messages appended to write buffers, and their rows; delete keys buffered. */
+  insertMessages: bigint;
+  insertRows: bigint;
+  deleteRows: bigint;
+  /**
+   * Rows skipped on recovery: already in a flushed segment's binlogs, or of a flushed or dropped
+   * segment or partition, or of a dropped collection (late_skipped_rows included).
+   */
+  skippedRows: bigint;
+  /**
+   * Of skipped_rows: rows of a message past its flushed or dropped segment's flushed position, so
+   * in no binlog (a producer that wrote after its segment allocation expired).
+   */
+  lateSkippedRows: bigint;
+  /** Syncs that completed (binlogs written and SaveBinlogPaths stored), and what they carried. */
+  syncsCompleted: bigint;
+  syncedRows: bigint;
+  syncedBytes: bigint;
+  /** Object puts or SaveBinlogPaths calls that failed and were retried. */
+  syncRetries: bigint;
+  /** Syncs that failed for good (each fails its vchannel's flowgraph). */
+  syncsFailed: bigint;
+  /** Buffer memory reservations that had to wait (consumption paused), and the total wait, ms. */
+  memoryWaits: bigint;
+  memoryWaitMs: bigint;
+  /** Flowgraphs that failed. */
+  flowgraphFailures: bigint;
 }
 
 function createBaseWatchDmChannelsRequest(): WatchDmChannelsRequest {
@@ -689,7 +726,7 @@ export const ChannelStatus: MessageFns<ChannelStatus> = {
 };
 
 function createBaseGetStatusResponse(): GetStatusResponse {
-  return { status: undefined, nodeId: 0n, state: 0, channels: [], memoryUsedBytes: 0n };
+  return { status: undefined, nodeId: 0n, state: 0, channels: [], memoryUsedBytes: 0n, counters: undefined };
 }
 
 export const GetStatusResponse: MessageFns<GetStatusResponse> = {
@@ -714,6 +751,9 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
         throw new globalThis.Error("value provided for field message.memoryUsedBytes of type int64 too large");
       }
       writer.uint32(40).int64(message.memoryUsedBytes);
+    }
+    if (message.counters !== undefined) {
+      DataPathCounters.encode(message.counters, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -771,6 +811,14 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
             message.memoryUsedBytes = reader.int64() as bigint;
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.counters = DataPathCounters.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -796,6 +844,7 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
         : isSet(object.memory_used_bytes)
         ? BigInt(object.memory_used_bytes)
         : 0n,
+      counters: isSet(object.counters) ? DataPathCounters.fromJSON(object.counters) : undefined,
     };
   },
 
@@ -816,6 +865,9 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     if (message.memoryUsedBytes !== 0n) {
       obj.memoryUsedBytes = message.memoryUsedBytes.toString();
     }
+    if (message.counters !== undefined) {
+      obj.counters = DataPathCounters.toJSON(message.counters);
+    }
     return obj;
   },
 
@@ -832,6 +884,453 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
     message.channels = object.channels?.map((e) => ChannelStatus.fromPartial(e)) || [];
     message.memoryUsedBytes = (object.memoryUsedBytes !== undefined && object.memoryUsedBytes !== null)
       ? BigInt(object.memoryUsedBytes)
+      : 0n;
+    message.counters = (object.counters !== undefined && object.counters !== null)
+      ? DataPathCounters.fromPartial(object.counters)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDataPathCounters(): DataPathCounters {
+  return {
+    consumedRecords: 0n,
+    undecodableRecords: 0n,
+    insertMessages: 0n,
+    insertRows: 0n,
+    deleteRows: 0n,
+    skippedRows: 0n,
+    lateSkippedRows: 0n,
+    syncsCompleted: 0n,
+    syncedRows: 0n,
+    syncedBytes: 0n,
+    syncRetries: 0n,
+    syncsFailed: 0n,
+    memoryWaits: 0n,
+    memoryWaitMs: 0n,
+    flowgraphFailures: 0n,
+  };
+}
+
+export const DataPathCounters: MessageFns<DataPathCounters> = {
+  encode(message: DataPathCounters, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.consumedRecords !== 0n) {
+      if (BigInt.asIntN(64, message.consumedRecords) !== message.consumedRecords) {
+        throw new globalThis.Error("value provided for field message.consumedRecords of type int64 too large");
+      }
+      writer.uint32(8).int64(message.consumedRecords);
+    }
+    if (message.undecodableRecords !== 0n) {
+      if (BigInt.asIntN(64, message.undecodableRecords) !== message.undecodableRecords) {
+        throw new globalThis.Error("value provided for field message.undecodableRecords of type int64 too large");
+      }
+      writer.uint32(16).int64(message.undecodableRecords);
+    }
+    if (message.insertMessages !== 0n) {
+      if (BigInt.asIntN(64, message.insertMessages) !== message.insertMessages) {
+        throw new globalThis.Error("value provided for field message.insertMessages of type int64 too large");
+      }
+      writer.uint32(24).int64(message.insertMessages);
+    }
+    if (message.insertRows !== 0n) {
+      if (BigInt.asIntN(64, message.insertRows) !== message.insertRows) {
+        throw new globalThis.Error("value provided for field message.insertRows of type int64 too large");
+      }
+      writer.uint32(32).int64(message.insertRows);
+    }
+    if (message.deleteRows !== 0n) {
+      if (BigInt.asIntN(64, message.deleteRows) !== message.deleteRows) {
+        throw new globalThis.Error("value provided for field message.deleteRows of type int64 too large");
+      }
+      writer.uint32(40).int64(message.deleteRows);
+    }
+    if (message.skippedRows !== 0n) {
+      if (BigInt.asIntN(64, message.skippedRows) !== message.skippedRows) {
+        throw new globalThis.Error("value provided for field message.skippedRows of type int64 too large");
+      }
+      writer.uint32(48).int64(message.skippedRows);
+    }
+    if (message.lateSkippedRows !== 0n) {
+      if (BigInt.asIntN(64, message.lateSkippedRows) !== message.lateSkippedRows) {
+        throw new globalThis.Error("value provided for field message.lateSkippedRows of type int64 too large");
+      }
+      writer.uint32(56).int64(message.lateSkippedRows);
+    }
+    if (message.syncsCompleted !== 0n) {
+      if (BigInt.asIntN(64, message.syncsCompleted) !== message.syncsCompleted) {
+        throw new globalThis.Error("value provided for field message.syncsCompleted of type int64 too large");
+      }
+      writer.uint32(64).int64(message.syncsCompleted);
+    }
+    if (message.syncedRows !== 0n) {
+      if (BigInt.asIntN(64, message.syncedRows) !== message.syncedRows) {
+        throw new globalThis.Error("value provided for field message.syncedRows of type int64 too large");
+      }
+      writer.uint32(72).int64(message.syncedRows);
+    }
+    if (message.syncedBytes !== 0n) {
+      if (BigInt.asIntN(64, message.syncedBytes) !== message.syncedBytes) {
+        throw new globalThis.Error("value provided for field message.syncedBytes of type int64 too large");
+      }
+      writer.uint32(80).int64(message.syncedBytes);
+    }
+    if (message.syncRetries !== 0n) {
+      if (BigInt.asIntN(64, message.syncRetries) !== message.syncRetries) {
+        throw new globalThis.Error("value provided for field message.syncRetries of type int64 too large");
+      }
+      writer.uint32(88).int64(message.syncRetries);
+    }
+    if (message.syncsFailed !== 0n) {
+      if (BigInt.asIntN(64, message.syncsFailed) !== message.syncsFailed) {
+        throw new globalThis.Error("value provided for field message.syncsFailed of type int64 too large");
+      }
+      writer.uint32(96).int64(message.syncsFailed);
+    }
+    if (message.memoryWaits !== 0n) {
+      if (BigInt.asIntN(64, message.memoryWaits) !== message.memoryWaits) {
+        throw new globalThis.Error("value provided for field message.memoryWaits of type int64 too large");
+      }
+      writer.uint32(104).int64(message.memoryWaits);
+    }
+    if (message.memoryWaitMs !== 0n) {
+      if (BigInt.asIntN(64, message.memoryWaitMs) !== message.memoryWaitMs) {
+        throw new globalThis.Error("value provided for field message.memoryWaitMs of type int64 too large");
+      }
+      writer.uint32(112).int64(message.memoryWaitMs);
+    }
+    if (message.flowgraphFailures !== 0n) {
+      if (BigInt.asIntN(64, message.flowgraphFailures) !== message.flowgraphFailures) {
+        throw new globalThis.Error("value provided for field message.flowgraphFailures of type int64 too large");
+      }
+      writer.uint32(120).int64(message.flowgraphFailures);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DataPathCounters {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDataPathCounters();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.consumedRecords = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.undecodableRecords = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.insertMessages = reader.int64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.insertRows = reader.int64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.deleteRows = reader.int64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.skippedRows = reader.int64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.lateSkippedRows = reader.int64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.syncsCompleted = reader.int64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.syncedRows = reader.int64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.syncedBytes = reader.int64() as bigint;
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.syncRetries = reader.int64() as bigint;
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.syncsFailed = reader.int64() as bigint;
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.memoryWaits = reader.int64() as bigint;
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.memoryWaitMs = reader.int64() as bigint;
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.flowgraphFailures = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DataPathCounters {
+    return {
+      consumedRecords: isSet(object.consumedRecords)
+        ? BigInt(object.consumedRecords)
+        : isSet(object.consumed_records)
+        ? BigInt(object.consumed_records)
+        : 0n,
+      undecodableRecords: isSet(object.undecodableRecords)
+        ? BigInt(object.undecodableRecords)
+        : isSet(object.undecodable_records)
+        ? BigInt(object.undecodable_records)
+        : 0n,
+      insertMessages: isSet(object.insertMessages)
+        ? BigInt(object.insertMessages)
+        : isSet(object.insert_messages)
+        ? BigInt(object.insert_messages)
+        : 0n,
+      insertRows: isSet(object.insertRows)
+        ? BigInt(object.insertRows)
+        : isSet(object.insert_rows)
+        ? BigInt(object.insert_rows)
+        : 0n,
+      deleteRows: isSet(object.deleteRows)
+        ? BigInt(object.deleteRows)
+        : isSet(object.delete_rows)
+        ? BigInt(object.delete_rows)
+        : 0n,
+      skippedRows: isSet(object.skippedRows)
+        ? BigInt(object.skippedRows)
+        : isSet(object.skipped_rows)
+        ? BigInt(object.skipped_rows)
+        : 0n,
+      lateSkippedRows: isSet(object.lateSkippedRows)
+        ? BigInt(object.lateSkippedRows)
+        : isSet(object.late_skipped_rows)
+        ? BigInt(object.late_skipped_rows)
+        : 0n,
+      syncsCompleted: isSet(object.syncsCompleted)
+        ? BigInt(object.syncsCompleted)
+        : isSet(object.syncs_completed)
+        ? BigInt(object.syncs_completed)
+        : 0n,
+      syncedRows: isSet(object.syncedRows)
+        ? BigInt(object.syncedRows)
+        : isSet(object.synced_rows)
+        ? BigInt(object.synced_rows)
+        : 0n,
+      syncedBytes: isSet(object.syncedBytes)
+        ? BigInt(object.syncedBytes)
+        : isSet(object.synced_bytes)
+        ? BigInt(object.synced_bytes)
+        : 0n,
+      syncRetries: isSet(object.syncRetries)
+        ? BigInt(object.syncRetries)
+        : isSet(object.sync_retries)
+        ? BigInt(object.sync_retries)
+        : 0n,
+      syncsFailed: isSet(object.syncsFailed)
+        ? BigInt(object.syncsFailed)
+        : isSet(object.syncs_failed)
+        ? BigInt(object.syncs_failed)
+        : 0n,
+      memoryWaits: isSet(object.memoryWaits)
+        ? BigInt(object.memoryWaits)
+        : isSet(object.memory_waits)
+        ? BigInt(object.memory_waits)
+        : 0n,
+      memoryWaitMs: isSet(object.memoryWaitMs)
+        ? BigInt(object.memoryWaitMs)
+        : isSet(object.memory_wait_ms)
+        ? BigInt(object.memory_wait_ms)
+        : 0n,
+      flowgraphFailures: isSet(object.flowgraphFailures)
+        ? BigInt(object.flowgraphFailures)
+        : isSet(object.flowgraph_failures)
+        ? BigInt(object.flowgraph_failures)
+        : 0n,
+    };
+  },
+
+  toJSON(message: DataPathCounters): unknown {
+    const obj: any = {};
+    if (message.consumedRecords !== 0n) {
+      obj.consumedRecords = message.consumedRecords.toString();
+    }
+    if (message.undecodableRecords !== 0n) {
+      obj.undecodableRecords = message.undecodableRecords.toString();
+    }
+    if (message.insertMessages !== 0n) {
+      obj.insertMessages = message.insertMessages.toString();
+    }
+    if (message.insertRows !== 0n) {
+      obj.insertRows = message.insertRows.toString();
+    }
+    if (message.deleteRows !== 0n) {
+      obj.deleteRows = message.deleteRows.toString();
+    }
+    if (message.skippedRows !== 0n) {
+      obj.skippedRows = message.skippedRows.toString();
+    }
+    if (message.lateSkippedRows !== 0n) {
+      obj.lateSkippedRows = message.lateSkippedRows.toString();
+    }
+    if (message.syncsCompleted !== 0n) {
+      obj.syncsCompleted = message.syncsCompleted.toString();
+    }
+    if (message.syncedRows !== 0n) {
+      obj.syncedRows = message.syncedRows.toString();
+    }
+    if (message.syncedBytes !== 0n) {
+      obj.syncedBytes = message.syncedBytes.toString();
+    }
+    if (message.syncRetries !== 0n) {
+      obj.syncRetries = message.syncRetries.toString();
+    }
+    if (message.syncsFailed !== 0n) {
+      obj.syncsFailed = message.syncsFailed.toString();
+    }
+    if (message.memoryWaits !== 0n) {
+      obj.memoryWaits = message.memoryWaits.toString();
+    }
+    if (message.memoryWaitMs !== 0n) {
+      obj.memoryWaitMs = message.memoryWaitMs.toString();
+    }
+    if (message.flowgraphFailures !== 0n) {
+      obj.flowgraphFailures = message.flowgraphFailures.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DataPathCounters>): DataPathCounters {
+    return DataPathCounters.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DataPathCounters>): DataPathCounters {
+    const message = createBaseDataPathCounters();
+    message.consumedRecords = (object.consumedRecords !== undefined && object.consumedRecords !== null)
+      ? BigInt(object.consumedRecords)
+      : 0n;
+    message.undecodableRecords = (object.undecodableRecords !== undefined && object.undecodableRecords !== null)
+      ? BigInt(object.undecodableRecords)
+      : 0n;
+    message.insertMessages = (object.insertMessages !== undefined && object.insertMessages !== null)
+      ? BigInt(object.insertMessages)
+      : 0n;
+    message.insertRows = (object.insertRows !== undefined && object.insertRows !== null)
+      ? BigInt(object.insertRows)
+      : 0n;
+    message.deleteRows = (object.deleteRows !== undefined && object.deleteRows !== null)
+      ? BigInt(object.deleteRows)
+      : 0n;
+    message.skippedRows = (object.skippedRows !== undefined && object.skippedRows !== null)
+      ? BigInt(object.skippedRows)
+      : 0n;
+    message.lateSkippedRows = (object.lateSkippedRows !== undefined && object.lateSkippedRows !== null)
+      ? BigInt(object.lateSkippedRows)
+      : 0n;
+    message.syncsCompleted = (object.syncsCompleted !== undefined && object.syncsCompleted !== null)
+      ? BigInt(object.syncsCompleted)
+      : 0n;
+    message.syncedRows = (object.syncedRows !== undefined && object.syncedRows !== null)
+      ? BigInt(object.syncedRows)
+      : 0n;
+    message.syncedBytes = (object.syncedBytes !== undefined && object.syncedBytes !== null)
+      ? BigInt(object.syncedBytes)
+      : 0n;
+    message.syncRetries = (object.syncRetries !== undefined && object.syncRetries !== null)
+      ? BigInt(object.syncRetries)
+      : 0n;
+    message.syncsFailed = (object.syncsFailed !== undefined && object.syncsFailed !== null)
+      ? BigInt(object.syncsFailed)
+      : 0n;
+    message.memoryWaits = (object.memoryWaits !== undefined && object.memoryWaits !== null)
+      ? BigInt(object.memoryWaits)
+      : 0n;
+    message.memoryWaitMs = (object.memoryWaitMs !== undefined && object.memoryWaitMs !== null)
+      ? BigInt(object.memoryWaitMs)
+      : 0n;
+    message.flowgraphFailures = (object.flowgraphFailures !== undefined && object.flowgraphFailures !== null)
+      ? BigInt(object.flowgraphFailures)
       : 0n;
     return message;
   },

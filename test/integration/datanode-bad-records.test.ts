@@ -3,14 +3,17 @@
  * process): bytes that are no StreamMsg, an Insert whose Arrow batch is garbage, an Insert whose
  * timestamps disagree with its row count, and a record whose header type disagrees with its body.
  * Each is skipped with an error log naming its offset and counted (`undecodableRecords`); the
- * Insert messages around them all land in the binlogs, exactly once.
+ * Insert messages around them all land in the binlogs, exactly once. GetStatus reports the same
+ * counters over gRPC.
  */
+import { credentials, Metadata } from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDataPath, type DataPath } from '../../src/datanode/data-path.js';
 import { pchannelOf } from '../../src/datanode/pipeline/messages.js';
 import { DataNodeServer } from '../../src/datanode/server.js';
 import { MsgType } from '../../src/gen/common.js';
+import { DataNodeClient, type GetStatusResponse } from '../../src/gen/datanode.js';
 import { StreamMsg } from '../../src/gen/msg.js';
 import { KafkaMsgStream } from '../../src/mq/index.js';
 import { createObjectStore } from '../../src/storage/create.js';
@@ -43,6 +46,18 @@ beforeAll(async () => {
   store = createObjectStore(config);
 });
 
+/** GetStatus of the node over gRPC. */
+async function getStatus(): Promise<GetStatusResponse> {
+  const client = new DataNodeClient(node.address, credentials.createInsecure());
+  try {
+    return await new Promise((done, reject) => {
+      client.getStatus({ base: undefined }, new Metadata(), { deadline: new Date(Date.now() + 10_000) }, (err, res) => (err ? reject(err) : done(res)));
+    });
+  } finally {
+    client.close();
+  }
+}
+
 afterAll(async () => {
   await node?.close();
   await master?.close();
@@ -53,7 +68,7 @@ afterAll(async () => {
 });
 
 describe('datanode bad records', () => {
-  it('datanode-bad-records - four undecodable records on Kafka are skipped, logged with their offsets and counted; the rows around them land once', async () => {
+  it('datanode-bad-records - four undecodable records on Kafka are skipped, logged with their offsets and counted (in-process and by GetStatus); the rows around them land once', async () => {
     const w = await Workload.create(master.client, producer, 'dn_bad', 1);
     const vchannel = w.vchannels[0]!;
     const pchannel = pchannelOf(vchannel)!;
@@ -85,5 +100,18 @@ describe('datanode bad records', () => {
     const logged = errorLogs.filter((l) => /undecodable record/.test(l.msg));
     expect(logged.map((l) => l.msgId).sort()).toEqual(badOffsets.map(String).sort());
     expect(logged.every((l) => typeof l.err?.message === 'string' && l.err.message.length > 0)).toBe(true);
+
+    const res = await getStatus();
+    expect(res.status?.code).toBe(0);
+    const c = res.counters;
+    expect(c).toBeDefined();
+    expect(c?.undecodableRecords).toBe(4n);
+    expect(c?.insertMessages).toBe(12n);
+    expect(c?.insertRows).toBe(1_200n);
+    // Every record the test produced was read: 12 inserts, the 4 bad records, and the ticks.
+    expect(c?.consumedRecords).toBeGreaterThanOrEqual(16n);
+    expect(c?.syncedRows).toBe(1_200n);
+    expect(c?.syncsCompleted).toBeGreaterThan(0n);
+    expect([c?.skippedRows, c?.lateSkippedRows, c?.syncsFailed, c?.flowgraphFailures]).toEqual([0n, 0n, 0n, 0n]);
   });
 });

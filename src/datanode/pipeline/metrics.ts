@@ -15,6 +15,11 @@ export class DataPathMetrics {
   insertRows = 0;
   /** Rows skipped on recovery (already flushed, or of a flushed / dropped segment or partition). */
   skippedRows = 0;
+  /**
+   * Of `skippedRows`: rows past the flushed position of their flushed or dropped segment, in no
+   * binlog (a message produced after its segment allocation expired; each is warned about).
+   */
+  lateSkippedRows = 0;
   /** Deletes (keys) appended to write buffers. */
   deleteRows = 0;
   /** Syncs that completed (objects written and SaveBinlogPaths stored), and what they carried. */
