@@ -6,7 +6,9 @@
  * - Insert: the Arrow batch is decoded against the collection schema (a view of the bytes, no
  *   per-row objects) with its timestamp and row-id columns; rows already flushed (at or below the
  *   segment's flushed position), of a flushed or dropped segment, or of a dropped partition are
- *   skipped (recovery).
+ *   skipped (recovery). Such rows past the flushed position of their flushed or dropped segment
+ *   are in no binlog (a message produced after its segment allocation expired, not a replay): they
+ *   are counted apart (`lateSkippedRows`) and warned about (see {@link LateRowsLog}).
  * - Delete: keys and timestamps as typed arrays.
  * - TimeTick, DropCollection, DropPartition of this collection: passed on (the time-tick node acts).
  * - Anything else (other DDL, DataNode ticks, another collection's records): filtered.
@@ -23,6 +25,7 @@ import { MsgType } from '../../gen/common.js';
 import { StreamMsg, type DeleteMsg, type InsertMsg } from '../../gen/msg.js';
 import type { CollectionSchema } from '../../gen/schema.js';
 import type { SegmentRegistry } from '../writebuffer/segment-registry.js';
+import { LateRowsLog, type LateRows, type LateRowsLogOptions } from './late-rows-log.js';
 import type { DeleteFlowMsg, DispatchedMsg, FlowMsg, InsertFlowMsg } from './messages.js';
 import type { DataPathMetrics } from './metrics.js';
 
@@ -34,6 +37,8 @@ export interface DdNodeOptions {
   registry: SegmentRegistry;
   metrics: DataPathMetrics;
   logger: Logger;
+  /** Limits and clock of the late-rows warning (defaults: see {@link LateRowsLogOptions}). */
+  lateRowsLog?: Omit<LateRowsLogOptions, 'logger'>;
 }
 
 /** Insert bytes viewing a backing buffer this much larger are copied (see {@link ownBytes}). */
@@ -68,10 +73,28 @@ const CASE_TYPES: Readonly<Record<string, MsgType>> = {
   dataNodeTt: MsgType.DataNodeTt,
 };
 
+/**
+ * Whether skipped rows of `ins` at `msgId` are late: its segment is flushed (before the watch) or
+ * dropped, and the message lies past the segment's flushed position, so no binlog holds its rows.
+ * At or below that position the message is a replay (its rows are in the binlogs). Rows skipped
+ * because their partition or collection was dropped are not late; nor are those of a dropped
+ * segment whose flushed position is unknown (nothing tells a replay from a late message).
+ */
+function lateRows(registry: SegmentRegistry, ins: InsertMsg, msgId: bigint, rows: number): LateRows | undefined {
+  // The partition or the collection was dropped (what skipDeletesOf tells): skipped for that.
+  if (registry.skipDeletesOf(ins.partitionId)) return undefined;
+  const rec = registry.get(ins.segmentId);
+  const flushed = rec?.dmlPosition;
+  if (rec === undefined || flushed === undefined || msgId <= flushed.msgId) return undefined;
+  if (rec.phase !== 'dropped' && !rec.flushedAtWatch) return undefined;
+  return { segmentId: ins.segmentId, msgId, rows, segmentState: rec.phase === 'dropped' ? 'dropped' : 'flushed', flushedMsgId: flushed.msgId };
+}
+
 /** The dd node of one vchannel's flowgraph. */
 export function createDdNode(options: DdNodeOptions): Node<DispatchedMsg, FlowMsg> {
   const { vchannel, collectionId, schema, registry, metrics } = options;
   const log = options.logger.child({ node: 'dd', vchannel });
+  const lateLog = new LateRowsLog({ ...options.lateRowsLog, logger: log });
 
   const decodeInsert = (m: DispatchedMsg, ins: InsertMsg): InsertFlowMsg | undefined => {
     if (ins.collectionId !== collectionId) throw errors.corrupted(`insert for collection ${ins.collectionId} on a vchannel of collection ${collectionId}`);
@@ -80,6 +103,11 @@ export function createDdNode(options: DdNodeOptions): Node<DispatchedMsg, FlowMs
     if (!Number.isSafeInteger(rows) || rows < 0) throw errors.corrupted(`insert num_rows ${ins.numRows} is not a row count`);
     if (registry.skipInsert(ins.segmentId, ins.partitionId, m.position.msgId)) {
       metrics.skippedRows += rows;
+      const late = lateRows(registry, ins, m.position.msgId, rows);
+      if (late !== undefined) {
+        metrics.lateSkippedRows += rows;
+        lateLog.note(late);
+      }
       return undefined;
     }
     const timestamps = bytesToU64(aligned(ins.timestamps));

@@ -6,6 +6,7 @@ export { ChannelInput } from './channel-input.js';
 export { createDdNode, type DdNodeOptions } from './dd-node.js';
 export { createDeleteNode, type DeleteNodeOptions } from './delete-node.js';
 export { createInsertNode, type InsertNodeOptions } from './insert-node.js';
+export { LateRowsLog, type LateRows, type LateRowsLogOptions } from './late-rows-log.js';
 export {
   comparePositions,
   fromMsgPosition,
