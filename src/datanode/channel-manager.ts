@@ -41,6 +41,8 @@ export interface ChannelManager {
    * rows stay counted until they are durable). Default when absent: the sum of `bufferedBytes`.
    */
   memoryUsedBytes?(): number;
+  /** Counters of the data path (undecodable records, syncs, retries, ...) for GetStatus; zeros when absent. */
+  metrics?(): { counters: Readonly<Record<string, number>> };
   /** Stops every flowgraph. Safe to call twice. */
   close(): Promise<void>;
 }

@@ -25,11 +25,6 @@ export const MAX_CHANNELS_PER_CALL = 1_024;
 /** Most segments in one FlushSegments call. */
 export const MAX_SEGMENTS_PER_FLUSH = 10_000;
 
-/**
- * A ChannelManager that may keep the data path's counters (DataPath does: `metrics().counters`,
- * named as in src/datanode/pipeline/metrics.ts). GetStatus reports them; absent counters read 0.
- */
-export type CountingChannelManager = ChannelManager & { metrics?(): { counters: Readonly<Record<string, number>> } };
 
 /** The fields of GetStatus's DataPathCounters, each with the data-path counter it reports. */
 const STATUS_COUNTERS: Readonly<Record<keyof DataPathCounters, Exclude<keyof DataPathMetrics, 'snapshot'>>> = {
@@ -51,7 +46,7 @@ const STATUS_COUNTERS: Readonly<Record<keyof DataPathCounters, Exclude<keyof Dat
 };
 
 /** GetStatus's counters from the channel manager's (0 when it keeps none). */
-function statusCounters(channels: CountingChannelManager): DataPathCounters {
+function statusCounters(channels: ChannelManager): DataPathCounters {
   const counters = channels.metrics?.().counters ?? {};
   const out = {} as DataPathCounters;
   for (const [field, name] of Object.entries(STATUS_COUNTERS) as [keyof DataPathCounters, string][]) {
@@ -67,7 +62,7 @@ export interface DataNodeServiceHost {
   nodeId(): bigint;
   /** Healthy while serving; Initializing, Stopping or Abnormal otherwise. */
   stateCode(): StateCode;
-  readonly channels: CountingChannelManager;
+  readonly channels: ChannelManager;
   /** Runs work that starts or stops flowgraphs one at a time (against session recovery). */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
 }
