@@ -1,6 +1,6 @@
 /**
  * How fast the persistent embedded MetaKV writes, against the in-memory one in the same process.
- * Run with `npx tsx test/unit/kv/lmdb-kv-speed.ts [dir]` (default: a temp directory, removed after).
+ * Run with `npx tsx bench/embedded/kv-speed.ts [dir]` (default: a temp directory, removed after).
  * Prints one table: sequential puts (200-byte values), sequential txns shaped like
  * SaveBinlogPaths (a modRevision compare, then a segment key of ~4 KB, a checkpoint key and a
  * binlog key of ~1 KB), and single-put latency percentiles. Every write is durable (flushed)
@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LmdbKV, MemoryKV, type MetaKV } from '../../../src/kv/index.js';
+import { LmdbKV, MemoryKV, type MetaKV } from '../../src/kv/index.js';
 
 const PUTS = 3_000;
 const TXNS = 1_500;

@@ -2,7 +2,7 @@
  * Throughput of the persistent embedded log with 1 MiB records, and the idle CPU cost of consumers
  * waiting for other processes' appends. Not a test: run it by hand and read the table.
  *
- *   node --import tsx test/unit/mq/lmdb-log-bench.ts [MiB per case, default 256] [dir]
+ *   node --import tsx bench/embedded/log-speed.ts [MiB per case, default 256] [dir]
  *
  * Baselines in the same process: the disk itself (append-only file, fdatasync per MiB) and the
  * in-memory embedded log.
@@ -10,7 +10,7 @@
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LmdbMsgStream, MemoryMsgStream, type LogMsgStream } from '../../../src/mq/index.js';
+import { LmdbMsgStream, MemoryMsgStream, type LogMsgStream } from '../../src/mq/index.js';
 
 const MiB = 1024 * 1024;
 const totalMiB = Number(process.argv[2] ?? 256);

@@ -24,7 +24,7 @@
  *   last durable state.
  *
  * A write costs one synchronous LMDB commit with its flushes (about 0.5-1 ms on this machine's
- * disk); see test/unit/kv/lmdb-kv-speed.ts for the figures.
+ * disk); see bench/embedded/kv-speed.ts for the figures.
  */
 import { errors } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';

@@ -7,7 +7,7 @@
  * the store is shared with other processes (`store.pollIntervalMs` set), one timer per stream also
  * checks, every pollIntervalMs while at least one consumer waits, whether a waited-on channel's end
  * moved (or the channel vanished) and wakes its consumers: one offsets lookup per waited-on channel
- * per tick, about 1-3 % of one core here with 1-20 waiting consumers at 20 ms (lmdb-log-bench).
+ * per tick, about 1-3 % of one core here with 1-20 waiting consumers at 20 ms (bench/embedded/log-speed.ts).
  */
 import { errors } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
