@@ -3,10 +3,14 @@
  * with the parent's loader flags) so the server's event loop does not share a thread with the
  * load generator. The child reports its port over IPC and stops when the parent disconnects.
  *
- * Backend: the embedded KV and log, unless TIDAL_ETCD_ENDPOINTS is set; then etcd under a unique
- * root path (bench-tso-<pid>-<ms>), deleted when the master stops.
+ * Backend: the embedded KV and log (LmdbKV + LmdbMsgStream, as `tidal standalone` runs them) in a
+ * temp directory removed when the master stops, unless TIDAL_ETCD_ENDPOINTS is set; then etcd under
+ * a unique root path (bench-tso-<pid>-<ms>), deleted when the master stops.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/common/config.js';
 import { silentLogger } from '../../src/common/log.js';
@@ -23,7 +27,7 @@ export interface BenchMaster {
   port: number;
   /** Process id of the master's child process; undefined when in-process. */
   pid: number | undefined;
-  /** KV backend it uses, e.g. 'embedded (MemoryKV)' or 'etcd http://...' with the root path. */
+  /** KV backend it uses, e.g. 'embedded (LmdbKV + LmdbMsgStream)' or 'etcd http://...' with the root path. */
   backend: string;
   /** Stops the master (and its process, for a child). Safe to call twice. */
   close(): Promise<void>;
@@ -35,17 +39,29 @@ export function backendOverrides(env: NodeJS.ProcessEnv = process.env): { overri
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
-  if (endpoints.length === 0) return { overrides: { kv: { backend: 'embedded' }, mq: { backend: 'embedded' } }, backend: 'embedded (MemoryKV + MemoryMsgStream)' };
+  if (endpoints.length === 0) return { overrides: { kv: { backend: 'embedded' }, mq: { backend: 'embedded' } }, backend: 'embedded (LmdbKV + LmdbMsgStream, temp dir)' };
   const rootPath = `bench-tso-${process.pid}-${Date.now()}`;
   return {
     overrides: { kv: { backend: 'etcd' }, mq: { backend: 'embedded' }, etcd: { endpoints, rootPath } },
-    backend: `etcd ${endpoints.join(',')} rootPath=${rootPath} (+ MemoryMsgStream)`,
+    backend: `etcd ${endpoints.join(',')} rootPath=${rootPath} (+ LmdbMsgStream, temp dir)`,
   };
 }
 
 /** Starts a master on 127.0.0.1 with `overrides` in this process; resolves once it serves as leader. */
 async function startLocal(overrides: Record<string, unknown>): Promise<{ port: number; close: () => Promise<void> }> {
-  const config = loadConfig({ env: {}, overrides: { ...overrides, master: { host: '127.0.0.1', port: 0 }, log: { level: 'silent' } } });
+  const dataDir = mkdtempSync(join(tmpdir(), 'tidal-bench-tso-'));
+  const kvOverride = (overrides.kv ?? {}) as Record<string, unknown>;
+  const mqOverride = (overrides.mq ?? {}) as Record<string, unknown>;
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      ...overrides,
+      kv: { ...kvOverride, localDir: join(dataDir, 'kv') },
+      mq: { ...mqOverride, localDir: join(dataDir, 'mq') },
+      master: { host: '127.0.0.1', port: 0 },
+      log: { level: 'silent' },
+    },
+  });
   const kv = createMetaKV(config, silentLogger);
   const stream = createMsgStream(config, silentLogger);
   const server = await MasterServer.start({ config, logger: silentLogger, kv, stream });
@@ -58,6 +74,7 @@ async function startLocal(overrides: Record<string, unknown>): Promise<{ port: n
       // Leave nothing behind in a shared etcd: every key of this run is under its unique root.
       if (config.kv.backend === 'etcd') await kv.deletePrefix('');
       await kv.close();
+      rmSync(dataDir, { recursive: true, force: true });
     })());
   return { port: server.port, close };
 }
