@@ -108,6 +108,11 @@ const s3Schema = section({
   secretAccessKey: str().default('minioadmin'),
   /** Path-style addressing (`endpoint/bucket/key`), needed by MinIO and most non-AWS servers. */
   forcePathStyle: bool().default(true),
+  /**
+   * Sign requests with UNSIGNED-PAYLOAD instead of the body's SHA-256 (headers and credentials
+   * stay signed; TLS protects the body on https). false: hash every body.
+   */
+  unsignedPayload: bool().default(true),
 });
 
 const storageSchema = section({
@@ -186,6 +191,8 @@ const flushSchema = section({
   memoryLimitBytes: int(1 * MiB).default(1 * GiB),
   /** Sync a buffer that has not been synced for this long, ms. */
   staleMs: int(1).default(600_000),
+  /** Syncs encoding or uploading at once, node-wide. */
+  syncConcurrency: int(1, 64).default(4),
 });
 
 const datanodeSchema = section({

@@ -56,7 +56,7 @@ export interface DataPathOptions {
   /** This node's server id (for logs). */
   nodeId: bigint | (() => bigint);
   logger: Logger;
-  /** Syncs running at once, node-wide. Default 4. */
+  /** Syncs encoding or writing at once, node-wide. Default: `config.flush.syncConcurrency`. */
   syncConcurrency?: number;
   /** Backoff of object puts and SaveBinlogPaths. Default: unbounded retries, 200 ms to 5 s. */
   syncRetry?: SyncRetryOptions;
@@ -120,7 +120,7 @@ export class DataPath extends EventEmitter<DataPathEvents> implements ChannelMan
       staleMs: flush.staleMs,
       metrics: this.counters,
     });
-    this.syncs = new SyncManager({ store: options.store, master: options.master, metrics: this.counters, logger: options.logger, concurrency: options.syncConcurrency, retry: options.syncRetry });
+    this.syncs = new SyncManager({ store: options.store, master: options.master, metrics: this.counters, logger: options.logger, concurrency: options.syncConcurrency ?? flush.syncConcurrency, retry: options.syncRetry });
     this.reporter = new TickReporter({
       master: options.master,
       pipelines: () => [...this.pipelines.values()],

@@ -16,6 +16,7 @@ export function createObjectStore(config: { storage: StorageConfig; s3: S3Config
       accessKeyId: config.s3.accessKeyId,
       secretAccessKey: config.s3.secretAccessKey,
       forcePathStyle: config.s3.forcePathStyle,
+      unsignedPayload: config.s3.unsignedPayload,
       createBucket: true,
       logger,
     });

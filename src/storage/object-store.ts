@@ -34,8 +34,13 @@ export interface ListPage {
 
 /** The object-storage seam. Throws TidalError: NOT_FOUND for a missing key, BACKEND_UNAVAILABLE for an outage. */
 export interface ObjectStore {
-  /** Writes an object whole (replacing any object with that key). */
-  put(key: string, body: Uint8Array): Promise<void>;
+  /**
+   * Writes an object whole (replacing any object with that key). `body` is the bytes, or the
+   * object as a list of parts written one after the other (e.g. an Arrow IPC file as its writer
+   * emitted it), so a caller need not join them into one copy. The parts must not change until the
+   * promise settles.
+   */
+  put(key: string, body: ObjectBody): Promise<void>;
   /** Reads an object whole. */
   get(key: string): Promise<Buffer>;
   /**
@@ -63,6 +68,32 @@ export interface ObjectStore {
   deletePrefix(prefix: string): Promise<number>;
   /** Releases clients. Safe to call twice; afterwards every call throws CLOSED. */
   close(): Promise<void>;
+}
+
+/** An object's bytes: one array, or parts in order (see {@link ObjectStore.put}). */
+export type ObjectBody = Uint8Array | readonly Uint8Array[];
+
+/** The parts of a body (one part for a single array). */
+export function bodyParts(body: ObjectBody): readonly Uint8Array[] {
+  return body instanceof Uint8Array ? [body] : body;
+}
+
+/** Total size of a body in bytes. Throws INVALID_ARGUMENT when it is not a Uint8Array or an array of them. */
+export function bodyLength(body: ObjectBody): number {
+  if (body instanceof Uint8Array) return body.byteLength;
+  if (!Array.isArray(body)) throw errors.invalidArgument('object body must be a Uint8Array or an array of Uint8Array');
+  let n = 0;
+  for (const part of body as readonly unknown[]) {
+    if (!(part instanceof Uint8Array)) throw errors.invalidArgument('every part of an object body must be a Uint8Array');
+    n += part.byteLength;
+  }
+  return n;
+}
+
+/** A body as one Buffer: a view when it is one array, else the parts joined (one copy). */
+export function joinBody(body: ObjectBody): Buffer {
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return Buffer.concat(body as Uint8Array[], bodyLength(body));
 }
 
 /** Longest key, in UTF-8 bytes (S3's limit), root path not included. */

@@ -1,11 +1,14 @@
 /**
  * SyncManager: runs syncs — encode a segment's chunks as binlogs, write them to the object store,
- * record them with SaveBinlogPaths — serialised per segment and parallel across segments, at most
- * `concurrency` at once (node-wide).
+ * record them with SaveBinlogPaths. Encoding and writing run at once for any syncs, of any
+ * segments, at most `concurrency` at a time (node-wide); the recording is serialised per segment.
  *
- * - Order: a segment's syncs run one after the other in submission order, so its checkpoint row
- *   counts and positions only grow. A sync whose predecessor failed fails with the same error
- *   without running (its rows would be counted on a base that is not in etcd).
+ * - Order: a segment's syncs are recorded (SaveBinlogPaths, then the vchannel's state) one after
+ *   the other in submission order, so its checkpoint row counts and positions only grow; their
+ *   objects may be written in any order before. A sync whose predecessor failed is not recorded:
+ *   it stops writing and fails with the same error (its rows would be counted on a base that is
+ *   not in etcd). Objects it already wrote stay unreferenced; they sit under the log id of their
+ *   start position, so the replay of that range by the next owner overwrites them.
  * - Durability: the object puts and the SaveBinlogPaths call are retried with backoff (the retry
  *   helper) while they fail retriably — an S3 outage or a master failover just delays the sync, and
  *   nothing is dropped. Only then is the sync done; the caller moves its checkpoint from the
@@ -18,8 +21,10 @@
  * Failpoints (src/common/failpoint.ts), in the order a sync reaches them:
  * - `datanode.sync.beforePut`: before each object's put, reached once per object in the order
  *   insert log, stats log, delta log, all of one sync in one turn (so `pause@2` lets a sync's
- *   insert log reach the store and holds its stats log back);
- * - `datanode.sync.beforeSave`: every object written, SaveBinlogPaths not called yet;
+ *   insert log reach the store and holds its stats log back); a segment's next sync may reach it
+ *   while an earlier one is still writing or recording;
+ * - `datanode.sync.beforeSave`: every object written and the segment's earlier syncs recorded,
+ *   SaveBinlogPaths not called yet;
  * - `datanode.sync.afterSave`: SaveBinlogPaths stored, the vchannel's state (checkpoint, row
  *   counts) not updated yet; then, for a flush, `datanode.flush.afterSave`.
  */
@@ -84,7 +89,7 @@ export interface SyncManagerOptions {
   master: SyncMaster;
   metrics: DataPathMetrics;
   logger?: Logger;
-  /** Syncs running at once, node-wide (each writes its objects in parallel). Default 4. */
+  /** Syncs encoding or writing at once, node-wide (each writes its objects in parallel). Default 4. */
   concurrency?: number;
   /** Default: unbounded retries of retriable errors, 200 ms doubling to 5 s. */
   retry?: SyncRetryOptions;
@@ -130,7 +135,7 @@ export class SyncManager {
     const key = task.payload.segmentId;
     const before = this.tails.get(key);
     const prev = before === undefined ? Promise.resolve() : before.owner === task.owner ? before.tail : before.tail.catch(() => undefined);
-    const run = prev.then(() => this.withSlot(() => this.execute(task)));
+    const run = this.execute(task, prev);
     const tail = run.then(() => undefined);
     tail.catch(() => undefined);
     const entry = { owner: task.owner, tail };
@@ -170,27 +175,47 @@ export class SyncManager {
     }
   }
 
-  private async execute(task: SyncTask): Promise<SyncResult> {
+  /**
+   * Encodes and writes the sync's objects (in a slot, at once), then waits for the segment's
+   * previous sync to be recorded (`prev`), then records this one. A failed predecessor aborts the
+   * writing and fails this sync with the predecessor's error.
+   */
+  private async execute(task: SyncTask, prev: Promise<unknown>): Promise<SyncResult> {
     const { payload: p, hooks } = task;
-    const signal = task.signal === undefined ? this.closing.signal : AbortSignal.any([task.signal, this.closing.signal]);
-    if (signal.aborted) throw signal.reason;
+    const predecessor = new AbortController();
+    prev.catch((err: unknown) => predecessor.abort(err));
+    const external = task.signal === undefined ? this.closing.signal : AbortSignal.any([task.signal, this.closing.signal]);
+    const signal = AbortSignal.any([external, predecessor.signal]);
     const log = this.log.child({ vchannel: p.vchannel, segmentId: p.segmentId.toString() });
     try {
-      return await this.write(p, hooks, signal, log);
+      if (signal.aborted) throw signal.reason;
+      const encoded = await this.withSlot(() => this.upload(p, signal, log));
+      await prev;
+      return await this.record(p, hooks, encoded, signal, log);
     } catch (err) {
-      if (!signal.aborted) this.metrics.syncsFailed++;
+      if (!external.aborted) this.metrics.syncsFailed++;
+      // Given up because the predecessor failed: fail with its error, not with an abort.
+      if (predecessor.signal.aborted && !external.aborted) throw predecessor.signal.reason;
       throw err;
     }
   }
 
-  private async write(p: SyncPayload, hooks: SyncHooks, signal: AbortSignal, log: Logger): Promise<SyncResult> {
+  /** Encodes the payload and writes its objects (retrying), all in parallel. */
+  private async upload(p: SyncPayload, signal: AbortSignal, log: Logger): Promise<EncodedSync> {
+    if (signal.aborted) throw signal.reason;
     const encoded = encodeSync(p);
     await Promise.all(
       encoded.objects.map(async (o) => {
         if (failpointsActive) await failpoint('datanode.sync.beforePut');
-        await this.retrying('put', log, signal, () => this.store.put(o.key, o.bytes));
+        await this.retrying('put', log, signal, () => this.store.put(o.key, o.body));
       }),
     );
+    return encoded;
+  }
+
+  /** SaveBinlogPaths of a written sync (retrying), then the vchannel's state. */
+  private async record(p: SyncPayload, hooks: SyncHooks, encoded: EncodedSync, signal: AbortSignal, log: Logger): Promise<SyncResult> {
+    if (signal.aborted) throw signal.reason;
     if (failpointsActive) await failpoint('datanode.sync.beforeSave');
     const base = hooks.segment();
     let checkpoint: MsgPosition | undefined;
@@ -212,7 +237,7 @@ export class SyncManager {
     const result: SyncResult = { encoded, pkStats: encoded.pkStats, numRows: base.flushedRows + BigInt(p.rows), channelCheckpoint: checkpoint, tolerated };
     this.metrics.syncsCompleted++;
     this.metrics.syncedRows += p.rows;
-    this.metrics.syncedBytes += encoded.objects.reduce((n, o) => n + o.bytes.byteLength, 0);
+    this.metrics.syncedBytes += encoded.objects.reduce((n, o) => n + o.byteLength, 0);
     hooks.onSaved(result);
     log.debug({ rows: p.rows, deletes: p.deletes.length, objects: encoded.objects.length, flushed: p.flushed }, 'segment synced');
     return result;

@@ -21,12 +21,13 @@ import {
   insertLogPath,
   statsLogPath,
   writeDeltaLog,
-  writeInsertLog,
+  writeInsertLogParts,
   writeStatsLog,
   type BinlogScope,
   type PkStats,
 } from '../../storage/binlog/index.js';
 import type { Position } from '../../mq/msg-stream.js';
+import type { ObjectBody } from '../../storage/object-store.js';
 import { toMsgPosition } from '../pipeline/messages.js';
 import type { DeleteChunk, InsertChunk } from '../writebuffer/segment-buffer.js';
 
@@ -62,7 +63,10 @@ export interface SegmentBase {
 /** One object to write. */
 export interface SyncObject {
   key: string;
-  bytes: Uint8Array;
+  /** The object's bytes, as one array or as the pieces of its file in order (not joined). */
+  body: ObjectBody;
+  /** Size of `body` in bytes. */
+  byteLength: number;
 }
 
 /** A payload encoded: its objects, their Binlog entries and the stats of its rows. */
@@ -92,7 +96,7 @@ export function encodeSync(p: SyncPayload): EncodedSync {
   };
   const logId = deriveLogId(scope.startPosition);
   if (p.inserts.length > 0) {
-    const ins = writeInsertLog(
+    const ins = writeInsertLogParts(
       p.schema,
       p.inserts.map((c) => ({ batch: c.batch, timestamps: c.timestamps, rowIds: c.rowIds })),
       scope,
@@ -105,7 +109,7 @@ export function encodeSync(p: SyncPayload): EncodedSync {
     const statsBin = writeStatsLog(stats, ins.meta);
     const insKey = insertLogPath('', p.collectionId, p.partitionId, p.segmentId, logId);
     const statsKey = statsLogPath('', p.collectionId, p.partitionId, p.segmentId, logId);
-    out.objects.push({ key: insKey, bytes: ins.bytes }, { key: statsKey, bytes: statsBin.bytes });
+    out.objects.push({ key: insKey, body: ins.parts, byteLength: ins.byteLength }, { key: statsKey, body: statsBin.bytes, byteLength: statsBin.bytes.byteLength });
     out.insertLogs.push(binlogEntry(insKey, ins));
     out.statsLogs.push(binlogEntry(statsKey, statsBin));
     out.pkStats = stats;
@@ -117,7 +121,7 @@ export function encodeSync(p: SyncPayload): EncodedSync {
       scope,
     );
     const key = deltaLogPath('', p.collectionId, p.partitionId, p.segmentId, logId);
-    out.objects.push({ key, bytes: delta.bytes });
+    out.objects.push({ key, body: delta.bytes, byteLength: delta.bytes.byteLength });
     out.deltaLogs.push(binlogEntry(key, delta));
   }
   return out;

@@ -16,16 +16,56 @@ import {
   type RecordBatchFileReader,
   type RecordBatchStreamReader,
 } from 'apache-arrow';
-import { errors, TidalError } from '../../common/errors.js';
+import { ErrorCode, errors, TidalError } from '../../common/errors.js';
+
+/**
+ * A file writer that keeps what it writes as the list of pieces the writer emitted (framing,
+ * metadata, padding, and views of the columns' own buffers) instead of queueing them for one join.
+ */
+class PartsFileWriter extends RecordBatchFileWriter {
+  readonly parts: Uint8Array[] = [];
+  byteLength = 0;
+
+  protected override _write(chunk: unknown): this {
+    if (!this._started) return this;
+    if (!ArrayBuffer.isView(chunk)) throw new TidalError(ErrorCode.Internal, 'the Arrow writer emitted a piece that is not a byte view');
+    if (chunk.byteLength === 0) return this;
+    this.parts.push(chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.byteLength += chunk.byteLength;
+    this._position += chunk.byteLength;
+    return this;
+  }
+}
+
+/**
+ * Arrow IPC file of one record batch with `fields` (in order), column data `columns` and schema
+ * metadata `metadata`, as the pieces to write one after the other: the column values are not
+ * copied (the pieces view the columns' buffers, which must not change until the pieces are
+ * written). Deterministic for equal input. Join them with {@link writeArrowFile}'s result or write
+ * them as they are (`ObjectStore.put` takes a list).
+ */
+export function writeArrowFileParts(fields: readonly Field[], columns: readonly Data[], numRows: number, metadata: Map<string, string>): { parts: Uint8Array[]; byteLength: number } {
+  const schema = new Schema(fields as Field[], metadata);
+  const struct = makeData({ type: new Struct(schema.fields), length: numRows, nullCount: 0, children: columns as Data[] });
+  const writer = new PartsFileWriter();
+  writer.write(new RecordBatch(schema, struct));
+  writer.finish();
+  return { parts: writer.parts, byteLength: writer.byteLength };
+}
 
 /**
  * Arrow IPC file bytes of one record batch with `fields` (in order), column data `columns` and
  * schema metadata `metadata`. Deterministic for equal input.
  */
 export function writeArrowFile(fields: readonly Field[], columns: readonly Data[], numRows: number, metadata: Map<string, string>): Uint8Array {
-  const schema = new Schema(fields as Field[], metadata);
-  const struct = makeData({ type: new Struct(schema.fields), length: numRows, nullCount: 0, children: columns as Data[] });
-  return RecordBatchFileWriter.writeAll([new RecordBatch(schema, struct)]).toUint8Array(true);
+  const { parts, byteLength } = writeArrowFileParts(fields, columns, numRows, metadata);
+  const out = new Uint8Array(byteLength);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
 }
 
 /**

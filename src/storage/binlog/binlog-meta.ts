@@ -55,6 +55,13 @@ export interface EncodedBinlog {
   meta: BinlogMeta;
 }
 
+/** An encoded binlog as the pieces of its file, in order (not joined), and its size. */
+export interface EncodedBinlogParts {
+  parts: Uint8Array[];
+  byteLength: number;
+  meta: BinlogMeta;
+}
+
 /** A position as JSON: `{"channelName":…,"msgId":"…","timestamp":"…"}`. */
 export function positionToJSON(p: MsgPosition): { channelName: string; msgId: string; timestamp: string } {
   return { channelName: p.channelName, msgId: p.msgId.toString(), timestamp: p.timestamp.toString() };
@@ -156,7 +163,7 @@ export function metaFromArrow(md: Map<string, string>, kind: BinlogKind): Binlog
  * The `Binlog` entry for SaveBinlogPaths of an object written at `path` (its log id is read back
  * from the path). Throws INVALID_ARGUMENT when `path` is not a binlog path of the binlog's kind.
  */
-export function binlogEntry(path: string, encoded: EncodedBinlog): Binlog {
+export function binlogEntry(path: string, encoded: EncodedBinlog | EncodedBinlogParts): Binlog {
   const parts = parseBinlogPath(path);
   if (parts.kind !== encoded.meta.kind) throw errors.invalidArgument(`path ${path} is a ${parts.kind} path; the binlog is of kind ${encoded.meta.kind}`);
   const m = encoded.meta;
@@ -166,7 +173,7 @@ export function binlogEntry(path: string, encoded: EncodedBinlog): Binlog {
     entriesNum: BigInt(m.rowCount),
     timestampFrom: m.timestampFrom,
     timestampTo: m.timestampTo,
-    logSize: BigInt(encoded.bytes.byteLength),
+    logSize: BigInt('bytes' in encoded ? encoded.bytes.byteLength : encoded.byteLength),
     schemaVersion: m.schemaVersion,
     startPosition: { ...m.startPosition },
     endPosition: { ...m.endPosition },

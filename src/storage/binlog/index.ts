@@ -37,8 +37,9 @@ export {
   type BinlogMeta,
   type BinlogScope,
   type EncodedBinlog,
+  type EncodedBinlogParts,
 } from './binlog-meta.js';
-export { readInsertLog, writeInsertLog, type InsertLog, type InsertLogChunk } from './insert-log.js';
+export { readInsertLog, writeInsertLog, writeInsertLogParts, type InsertLog, type InsertLogChunk } from './insert-log.js';
 export { DELTA_PK_FIELD, DELTA_TS_FIELD, readDeltaLog, writeDeltaLog, type DeltaLog, type DeltaLogChunk } from './delta-log.js';
 export { comparePk, computePkStats, mightContainPk, readStatsLog, writeStatsLog, type PkStats, type StatsLog } from './stats-log.js';
 export {

@@ -28,8 +28,8 @@ import {
   systemArrowFields,
   TIMESTAMP_FIELD,
 } from '../../common/arrow/index.js';
-import { readArrowFile, writeArrowFile } from './arrow-file.js';
-import { checkScope, metaFromArrow, metaToArrow, type BinlogMeta, type BinlogScope, type EncodedBinlog } from './binlog-meta.js';
+import { readArrowFile, writeArrowFileParts } from './arrow-file.js';
+import { checkScope, metaFromArrow, metaToArrow, type BinlogMeta, type BinlogScope, type EncodedBinlog, type EncodedBinlogParts } from './binlog-meta.js';
 import { concat64, minMaxIndex64, toBigInt64Array, toBigUint64Array } from './int64-arrays.js';
 import { BinlogKind } from './paths.js';
 
@@ -57,6 +57,22 @@ export interface InsertLog {
  * timestamps / row ids whose count differs from the batch's rows.
  */
 export function writeInsertLog(schema: CollectionSchema, chunks: readonly InsertLogChunk[], scope: BinlogScope): EncodedBinlog {
+  const { parts, byteLength, meta } = writeInsertLogParts(schema, chunks, scope);
+  const bytes = new Uint8Array(byteLength);
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.byteLength;
+  }
+  return { bytes, meta };
+}
+
+/**
+ * {@link writeInsertLog} without joining the file: the same bytes as the list of pieces the Arrow
+ * writer emitted (`ObjectStore.put` writes them one after the other). The column values are
+ * copied once, into the log's one record batch; the pieces view those columns. Same errors.
+ */
+export function writeInsertLogParts(schema: CollectionSchema, chunks: readonly InsertLogChunk[], scope: BinlogScope): EncodedBinlogParts {
   checkScope(scope);
   const fields = arrowSchemaOf(schema).fields;
   const batches: RecordBatch[] = [];
@@ -94,8 +110,8 @@ export function writeInsertLog(schema: CollectionSchema, chunks: readonly Insert
     timestampFrom: allTs[range.min]!,
     timestampTo: allTs[range.max]!,
   };
-  const bytes = writeArrowFile([...systemArrowFields(), ...fields], [rowIdColumn, tsColumn, ...userColumns], rows, metaToArrow(meta));
-  return { bytes, meta };
+  const { parts, byteLength } = writeArrowFileParts([...systemArrowFields(), ...fields], [rowIdColumn, tsColumn, ...userColumns], rows, metaToArrow(meta));
+  return { parts, byteLength, meta };
 }
 
 function isInt64(t: unknown, signed: boolean): boolean {

@@ -12,11 +12,14 @@
  * per page), which is fine at standalone scale. Objects carry no ETag.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, type FileHandle, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCode, TidalError, errors } from '../../common/errors.js';
 import { retry, type RetryOptions } from '../../common/retry.js';
 import {
+  bodyLength,
+  bodyParts,
+  type ObjectBody,
   assertValidKey,
   assertValidPrefix,
   assertValidRange,
@@ -57,15 +60,17 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   /** Writes the object atomically (temp file, fsync, rename, fsync of the directory). */
-  async put(key: string, body: Uint8Array): Promise<void> {
+  async put(key: string, body: ObjectBody): Promise<void> {
     const file = this.fileOf(key);
+    bodyLength(body); // INVALID_ARGUMENT for a body that is not bytes, before any file is made
+    const parts = bodyParts(body);
     await this.run('put', key, async () => {
       await mkdir(this.tmpDir, { recursive: true });
       const tmp = path.join(this.tmpDir, randomUUID());
       try {
         const fh = await open(tmp, 'w');
         try {
-          await fh.writeFile(body);
+          for (const part of parts) await writeAll(fh, part);
           await fh.sync();
         } finally {
           await fh.close();
@@ -358,4 +363,13 @@ function decodeToken(token: string): string {
     throw bad();
   }
   return key;
+}
+
+/** Writes every byte of `part` at the file's current position (a write may take fewer bytes). */
+async function writeAll(fh: FileHandle, part: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < part.byteLength) {
+    const { bytesWritten } = await fh.write(part, at, part.byteLength - at);
+    at += bytesWritten;
+  }
 }
