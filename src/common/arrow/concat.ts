@@ -142,3 +142,64 @@ export function concatData(type: ArrowType, chunks: readonly Data[]): Data {
       throw errors.invalidArgument(`cannot concatenate Arrow columns of type ${String(type)}`);
   }
 }
+
+/**
+ * Stand-in buffers of {@link concatDataDeferred}: never written nor read, so their pages are never
+ * touched (no memory in use), and reused from call to call; one per stand-in column of a call.
+ */
+const standIns: ArrayBuffer[] = [];
+
+/**
+ * Where the bytes of a {@link concatDataDeferred} column come from: the stand-in buffer, and the
+ * views of the chunks' values that, written one after the other, are its contents.
+ */
+export type DeferredPieces = Map<ArrayBufferLike, Uint8Array[]>;
+
+/**
+ * {@link concatData} without copying fixed-width values (Int, Float, and the values of a
+ * FixedSizeList of them): the returned column has the right type, length, nulls and validity, but
+ * its values are a view of a stand-in buffer, and `pieces` maps that buffer to the chunks' own
+ * value bytes, in order. A writer that emits the stand-in's bytes (the Arrow IPC writer emits a
+ * column's values as one view) writes the pieces instead; the bytes are then exactly those of
+ * `concatData`. The column is only valid for such writing, and only until the next call: the
+ * stand-ins are shared. Other types are concatenated as {@link concatData} does.
+ */
+export function concatDataDeferred(type: ArrowType, chunks: readonly Data[], pieces: DeferredPieces): Data {
+  if (chunks.length === 1) return chunks[0]!;
+  switch (type.typeId) {
+    case Type.Int:
+    case Type.Float: {
+      let total = 0;
+      for (const c of chunks) total += c.length;
+      const first = chunks[0]?.values as FixedArray | undefined;
+      const Ctor = (first?.constructor ?? (type as unknown as { ArrayType: FixedArrayCtor }).ArrayType) as FixedArrayCtor & { BYTES_PER_ELEMENT: number };
+      const bytes = total * Ctor.BYTES_PER_ELEMENT;
+      const index = pieces.size;
+      if (standIns[index] === undefined || standIns[index].byteLength < bytes) standIns[index] = new ArrayBuffer(Math.max(bytes, 1));
+      const standIn = standIns[index];
+      const views: Uint8Array[] = [];
+      for (const c of chunks) {
+        const v = (c.values as FixedArray).subarray(0, c.length);
+        if (v.byteLength > 0) views.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      }
+      pieces.set(standIn, views);
+      const { bitmap, nullCount } = concatValidity(chunks, total);
+      const values = new (Ctor as unknown as new (b: ArrayBuffer, o: number, n: number) => FixedArray)(standIn, 0, total);
+      return makeData({ type, length: total, nullCount, nullBitmap: bitmap, data: values } as never);
+    }
+    case Type.FixedSizeList: {
+      let total = 0;
+      for (const c of chunks) total += c.length;
+      const { bitmap, nullCount } = concatValidity(chunks, total);
+      const childType = type.children[0]!.type;
+      const stride = (type as unknown as { listSize: number }).listSize;
+      const children = chunks.map((c) => {
+        const child = c.children[0]!;
+        return child.length === c.length * stride ? child : child.slice(0, c.length * stride);
+      });
+      return makeData({ type, length: total, nullCount, nullBitmap: bitmap, child: concatDataDeferred(childType, children, pieces) } as never);
+    }
+    default:
+      return concatData(type, chunks);
+  }
+}

@@ -23,7 +23,7 @@ export {
   type CheckCode,
 } from './arrow-schema.js';
 export { buildColumn, columnRows, type ColumnInput } from './column-builder.js';
-export { concatData, copyBits, setBits } from './concat.js';
+export { concatData, concatDataDeferred, copyBits, setBits, type DeferredPieces } from './concat.js';
 export {
   batchOf,
   buildInsertBatch,

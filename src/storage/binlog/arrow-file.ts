@@ -16,6 +16,7 @@ import {
   type RecordBatchFileReader,
   type RecordBatchStreamReader,
 } from 'apache-arrow';
+import type { DeferredPieces } from '../../common/arrow/concat.js';
 import { ErrorCode, errors, TidalError } from '../../common/errors.js';
 
 /**
@@ -26,11 +27,26 @@ class PartsFileWriter extends RecordBatchFileWriter {
   readonly parts: Uint8Array[] = [];
   byteLength = 0;
 
+  constructor(private readonly deferred: DeferredPieces | undefined) {
+    super();
+  }
+
   protected override _write(chunk: unknown): this {
     if (!this._started) return this;
     if (!ArrayBuffer.isView(chunk)) throw new TidalError(ErrorCode.Internal, 'the Arrow writer emitted a piece that is not a byte view');
     if (chunk.byteLength === 0) return this;
-    this.parts.push(chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    const pieces = this.deferred?.get(chunk.buffer);
+    if (pieces !== undefined) {
+      // A stand-in column's values: write the chunks' own bytes, which are its contents.
+      let n = 0;
+      for (const p of pieces) n += p.byteLength;
+      if (chunk.byteOffset !== 0 || n !== chunk.byteLength) {
+        throw new TidalError(ErrorCode.Internal, `the Arrow writer emitted ${chunk.byteLength} bytes at ${chunk.byteOffset} of a stand-in column of ${n} bytes`);
+      }
+      this.parts.push(...pieces);
+    } else {
+      this.parts.push(chunk instanceof Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    }
     this.byteLength += chunk.byteLength;
     this._position += chunk.byteLength;
     return this;
@@ -41,13 +57,20 @@ class PartsFileWriter extends RecordBatchFileWriter {
  * Arrow IPC file of one record batch with `fields` (in order), column data `columns` and schema
  * metadata `metadata`, as the pieces to write one after the other: the column values are not
  * copied (the pieces view the columns' buffers, which must not change until the pieces are
- * written). Deterministic for equal input. Join them with {@link writeArrowFile}'s result or write
+ * written). Deterministic for equal input. `deferred`: the stand-in columns of
+ * `concatDataDeferred` among `columns`, written as the pieces they stand for. Join them with {@link writeArrowFile}'s result or write
  * them as they are (`ObjectStore.put` takes a list).
  */
-export function writeArrowFileParts(fields: readonly Field[], columns: readonly Data[], numRows: number, metadata: Map<string, string>): { parts: Uint8Array[]; byteLength: number } {
+export function writeArrowFileParts(
+  fields: readonly Field[],
+  columns: readonly Data[],
+  numRows: number,
+  metadata: Map<string, string>,
+  deferred?: DeferredPieces,
+): { parts: Uint8Array[]; byteLength: number } {
   const schema = new Schema(fields as Field[], metadata);
   const struct = makeData({ type: new Struct(schema.fields), length: numRows, nullCount: 0, children: columns as Data[] });
-  const writer = new PartsFileWriter();
+  const writer = new PartsFileWriter(deferred);
   writer.write(new RecordBatch(schema, struct));
   writer.finish();
   return { parts: writer.parts, byteLength: writer.byteLength };

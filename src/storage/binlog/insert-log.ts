@@ -3,9 +3,10 @@
  *
  * Columns: `RowID` (Int64, field id 0), `Timestamp` (UInt64 hybrid timestamp, field id 1), then
  * every user field in schema order, typed as {@link arrowSchemaOf} maps them, each with its
- * `field_id` metadata. One record batch holds all rows: the Insert messages' batches are joined by
- * copying column buffers (no per-row objects), so a log's bytes depend on its rows, not on how the
- * proxy split them into messages.
+ * `field_id` metadata. One record batch holds all rows: the Insert messages' batches are joined at
+ * the buffer level (no per-row objects; {@link writeInsertLogParts} writes fixed-width values
+ * straight from the messages' buffers), so a log's bytes depend on its rows, not on how the proxy
+ * split them into messages.
  *
  * Timestamp is UInt64 because a hybrid timestamp is an unsigned 64-bit value everywhere else
  * (proto `uint64`, schema.proto's system column); today's values stay below 2^63, so a reader
@@ -23,7 +24,8 @@ import {
   checkArrowFields,
   checkColumnData,
   checkInsertBatch,
-  concatData,
+  concatDataDeferred,
+  type DeferredPieces,
   ROW_ID_FIELD,
   systemArrowFields,
   TIMESTAMP_FIELD,
@@ -69,8 +71,10 @@ export function writeInsertLog(schema: CollectionSchema, chunks: readonly Insert
 
 /**
  * {@link writeInsertLog} without joining the file: the same bytes as the list of pieces the Arrow
- * writer emitted (`ObjectStore.put` writes them one after the other). The column values are
- * copied once, into the log's one record batch; the pieces view those columns. Same errors.
+ * writer emitted (`ObjectStore.put` writes them one after the other). Fixed-width column values
+ * (Int, Float, vectors) are not copied at all: their pieces are views of the chunks' buffers, which
+ * must not change until the pieces are written; RowID, Timestamp, VarChar and Bool columns are
+ * joined (small). Same errors.
  */
 export function writeInsertLogParts(schema: CollectionSchema, chunks: readonly InsertLogChunk[], scope: BinlogScope): EncodedBinlogParts {
   checkScope(scope);
@@ -93,7 +97,9 @@ export function writeInsertLogParts(schema: CollectionSchema, chunks: readonly I
   });
   if (rows === 0) throw errors.invalidArgument('an insert log needs at least one row');
 
-  const userColumns = fields.map((f, i) => concatData(f.type, batches.map((b) => b.data.children[i]!)));
+  // The user columns' fixed-width values are not copied: the file's pieces are the chunks' bytes.
+  const deferred: DeferredPieces = new Map();
+  const userColumns = fields.map((f, i) => concatDataDeferred(f.type, batches.map((b) => b.data.children[i]!), deferred));
   const allTs = concat64(timestamps, BigUint64Array);
   const rowIdColumn = makeData({ type: new Int64(), length: rows, nullCount: 0, data: concat64(rowIds, BigInt64Array) });
   const tsColumn = makeData({ type: new Uint64(), length: rows, nullCount: 0, data: allTs });
@@ -110,7 +116,7 @@ export function writeInsertLogParts(schema: CollectionSchema, chunks: readonly I
     timestampFrom: allTs[range.min]!,
     timestampTo: allTs[range.max]!,
   };
-  const { parts, byteLength } = writeArrowFileParts([...systemArrowFields(), ...fields], [rowIdColumn, tsColumn, ...userColumns], rows, metaToArrow(meta));
+  const { parts, byteLength } = writeArrowFileParts([...systemArrowFields(), ...fields], [rowIdColumn, tsColumn, ...userColumns], rows, metaToArrow(meta), deferred);
   return { parts, byteLength, meta };
 }
 
