@@ -8,7 +8,19 @@
  *   const bytes = encodeInsertBatch({ pk: new BigInt64Array([1n, 2n]), vec: new Float32Array(2 * 128) }, schema);
  *   const batch = decodeInsertBatch(bytes, schema, 2); // RecordBatch, columns in schema order
  */
-import { makeData, RecordBatch, RecordBatchReader, RecordBatchStreamWriter, Struct, type Data, type RecordBatchFileReader, type RecordBatchStreamReader } from 'apache-arrow';
+import {
+  makeData,
+  MessageReader,
+  RecordBatch,
+  RecordBatchReader,
+  RecordBatchStreamWriter,
+  Struct,
+  type Data,
+  type RecordBatchFileReader,
+  type RecordBatchStreamReader,
+  type Schema,
+} from 'apache-arrow';
+import { VectorLoader } from 'apache-arrow/visitor/vectorloader';
 import type { CollectionSchema } from '../../gen/schema.js';
 import { ErrorCode, TidalError, errors } from '../errors.js';
 import { arrowSchemaOf, checkArrowFields, checkColumnData, type CheckCode } from './arrow-schema.js';
@@ -115,9 +127,72 @@ export function encodeInsertBatch(input: InsertColumns | RecordBatch, schema: Co
  * IPC stream of exactly one record batch whose columns are the schema's user fields, in order,
  * with the mapped types, no nulls in non-nullable fields and VarChar values within max_length;
  * `expectedRows` (the message's `num_rows`) is checked when given. The batch's buffers are views
- * of `bytes` (no copy). Throws CORRUPTED describing the first problem.
+ * of `bytes` (no copy) when they are 8-byte aligned. Throws CORRUPTED describing the first problem.
+ *
+ * Every message of a collection starts with the same schema message (the proxy's encoder is
+ * deterministic): once a stream with a schema message passed the checks, later streams that start
+ * with those exact bytes skip parsing and checking the schema, and their record batch is loaded
+ * directly ({@link decodeKnown}). Anything else takes the full path.
  */
 export function decodeInsertBatch(bytes: Uint8Array, schema: CollectionSchema, expectedRows?: number): RecordBatch {
+  let batch = decodeKnown(bytes, schema);
+  if (batch !== undefined) {
+    const children = batch.data.children;
+    schema.fields.forEach((f, i) => checkColumnData(children[i]!, f, ErrorCode.Corrupted, 'insert batch'));
+  } else {
+    batch = decodeFull(bytes, schema);
+  }
+  if (expectedRows !== undefined && batch.numRows !== expectedRows) {
+    throw errors.corrupted(`insert batch holds ${batch.numRows} rows; the message says ${expectedRows}`, undefined, { rows: batch.numRows, expectedRows });
+  }
+  return batch;
+}
+
+/** Per collection schema (object): the schema message bytes a checked stream started with. */
+const knownSchemaMessages = new WeakMap<CollectionSchema, Uint8Array>();
+
+/** Bytes of the first message of an IPC stream (the schema message: metadata, no body), or undefined. */
+function firstMessageBytes(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.byteLength < 8) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const continuation = view.getInt32(0, true) === -1;
+  const prefix = continuation ? 8 : 4;
+  const length = view.getInt32(continuation ? 4 : 0, true);
+  if (length <= 0 || prefix + length > bytes.byteLength) return undefined;
+  return bytes.subarray(0, prefix + length);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/**
+ * The record batch of a stream that starts with the known schema message of `schema`, loaded
+ * over the canonical Arrow schema; undefined when the schema message is not the known one, or the
+ * rest is anything but one uncompressed record batch then the end (the full path then decides, and
+ * names the problem).
+ */
+function decodeKnown(bytes: Uint8Array, schema: CollectionSchema): RecordBatch | undefined {
+  const known = knownSchemaMessages.get(schema);
+  if (known === undefined || bytes.byteLength <= known.byteLength || !sameBytes(bytes.subarray(0, known.byteLength), known)) return undefined;
+  try {
+    const reader = new MessageReader(bytes.subarray(known.byteLength));
+    const message = reader.readMessage();
+    if (message === null || !message.isRecordBatch()) return undefined;
+    const header = message.header();
+    if (header.compression !== null) return undefined;
+    const body = reader.readMessageBody(message.bodyLength);
+    if (reader.readMessage() !== null) return undefined;
+    const arrowSchema: Schema = arrowSchemaOf(schema);
+    const children = new VectorLoader(body, header.nodes, header.buffers, new Map(), message.version, header.variadicBufferCounts).visitMany(arrowSchema.fields);
+    return new RecordBatch(arrowSchema, makeData({ type: new Struct(arrowSchema.fields), length: header.length, nullCount: 0, children }));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses the whole stream (schema included) and checks it; remembers its schema message when it passes. */
+function decodeFull(bytes: Uint8Array, schema: CollectionSchema): RecordBatch {
   const batches: RecordBatch[] = [];
   try {
     const reader: RecordBatchFileReader | RecordBatchStreamReader = RecordBatchReader.from(bytes);
@@ -131,8 +206,9 @@ export function decodeInsertBatch(bytes: Uint8Array, schema: CollectionSchema, e
   }
   if (batches.length !== 1) throw errors.corrupted(`insert batch must hold exactly one record batch, found ${batches.length}`);
   const batch = checkInsertBatch(batches[0]!, schema, ErrorCode.Corrupted);
-  if (expectedRows !== undefined && batch.numRows !== expectedRows) {
-    throw errors.corrupted(`insert batch holds ${batch.numRows} rows; the message says ${expectedRows}`, undefined, { rows: batch.numRows, expectedRows });
+  if (!knownSchemaMessages.has(schema)) {
+    const first = firstMessageBytes(bytes);
+    if (first !== undefined) knownSchemaMessages.set(schema, first.slice());
   }
   return batch;
 }

@@ -1,6 +1,6 @@
 // The Insert message's row codec (src/common/arrow): schema mapping, builders, encode/decode and
 // the errors for input or bytes that do not match the collection schema.
-import { Bool, FixedSizeList, Float32, Float64, Int64, RecordBatchFileWriter, RecordBatchStreamWriter, Type, Utf8 } from 'apache-arrow';
+import { Bool, FixedSizeList, Float32, Float64, Int64, RecordBatch, RecordBatchFileWriter, RecordBatchStreamWriter, Type, Utf8 } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import {
   arrowSchemaOf,
@@ -198,6 +198,27 @@ describe('insert batch decode errors', () => {
     const shortTitle = withFields(S, (f) => (f.name === 'title' ? { ...f, maxLength: 4 } : f));
     expectTidalError(() => decodeInsertBatch(good(), shortTitle), ErrorCode.Corrupted, /row 0 of column "title" is 6 bytes long, above max_length 4/);
     expectTidalError(() => decodeInsertBatch(good(), S, 4), ErrorCode.Corrupted, /holds 3 rows; the message says 4/);
+  });
+
+  it('insert batch - once a schema message is known, later messages are still checked: nulls, rows, extra batches, truncation, another schema', () => {
+    const flagRequired = withFields(S, (f) => (f.name === 'flag' ? { ...f, nullable: false } : f));
+    const noNulls = { ...CHUNK_A, flag: [true, false, true] };
+    const warm = encodeInsertBatch(noNulls, flagRequired);
+    expect(decodeInsertBatch(warm, flagRequired, 3).numRows).toBe(3);
+    // The second decode of equal bytes (the known schema message): same rows, views of the bytes.
+    const again = decodeInsertBatch(warm.slice(), flagRequired, 3);
+    expect([...again.getChild('flag')!]).toEqual([true, false, true]);
+    expect(again.schema.fields.map((f) => f.name)).toEqual(['pk', 'title', 'flag', 'score', 'weight', 'vec']);
+    // Same schema message, but nulls in the non-nullable field.
+    const withNulls = buildInsertBatch(CHUNK_A, S);
+    const relabelled = RecordBatchStreamWriter.writeAll([new RecordBatch(arrowSchemaOf(flagRequired), withNulls.data)]).toUint8Array(true);
+    expect(Buffer.from(relabelled.subarray(0, 64)).equals(Buffer.from(warm.subarray(0, 64)))).toBe(true);
+    expectTidalError(() => decodeInsertBatch(relabelled, flagRequired), ErrorCode.Corrupted, /column "flag" has 1 null value\(s\) but the field is not nullable/);
+    expectTidalError(() => decodeInsertBatch(warm, flagRequired, 4), ErrorCode.Corrupted, /holds 3 rows; the message says 4/);
+    const b = buildInsertBatch(noNulls, flagRequired);
+    expectTidalError(() => decodeInsertBatch(RecordBatchStreamWriter.writeAll([b, b]).toUint8Array(true), flagRequired), ErrorCode.Corrupted, /exactly one record batch, found 2/);
+    expectTidalError(() => decodeInsertBatch(warm.subarray(0, warm.byteLength - 40), flagRequired), ErrorCode.Corrupted, /insert batch/);
+    expectTidalError(() => decodeInsertBatch(good(), flagRequired), ErrorCode.Corrupted, /column "flag"/);
   });
 
   it('insert batch - encoding a record batch of another schema is INVALID_ARGUMENT', () => {
