@@ -118,7 +118,6 @@ export class S3ObjectStore implements ObjectStore {
       maxAttempts: 1,
       // PutObject does not require a checksum; computing CRC32 of every body is CPU for nothing.
       requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: {
         connectionTimeout: options.connectionTimeoutMs ?? 5_000,
         requestTimeout: options.requestTimeoutMs ?? 60_000,
