@@ -5,12 +5,12 @@
  * the command's error (the rows acknowledged before it stay inserted, and the summary says how
  * many on stderr).
  */
-import { loadConfig } from '../common/config.js';
 import { silentLogger } from '../common/log.js';
 import { createMsgStream } from '../mq/create.js';
 import type { MsgStream } from '../mq/msg-stream.js';
 import { TidalClient } from '../proxy/tidal-client.js';
 import { MasterConnection, resolveMasterAddress } from './master-connection.js';
+import { messageLogConfig } from './message-log.js';
 import { toJson, writeOut } from './output.js';
 import { RowGenerator, type PkMode } from './row-generator.js';
 
@@ -61,15 +61,14 @@ async function progressBar(total: number): Promise<Progress> {
 
 /** Runs the insert and prints the summary. Throws the first error (one line for the CLI). */
 export async function runInsert(run: InsertRun): Promise<InsertSummary> {
-  const config = loadConfig({ file: run.config });
   const conn = await MasterConnection.connect(await resolveMasterAddress(run));
   let stream: MsgStream | undefined;
   let client: TidalClient | undefined;
   try {
     const desc = await conn.client.call('describeCollection', { collectionName: run.collection });
     const gen = new RowGenerator(run.collection, { schema: desc.schema!, dim: run.dim, pkMode: run.pkMode, pkStart: run.pkStart });
-    // Kafka, or the embedded on-disk log in mq.localDir that a running `tidal standalone` shares.
-    stream = createMsgStream(config, silentLogger);
+    // The master's log: Kafka, or the embedded on-disk log a running `tidal standalone` shares.
+    stream = createMsgStream(await messageLogConfig(conn.client, run.config), silentLogger);
     client = await TidalClient.connect({ master: conn.client, stream, address: `tidal-insert-${process.pid}`, logger: silentLogger });
     const progress = await progressBar(run.rows);
     const started = process.hrtime.bigint();

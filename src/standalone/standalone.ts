@@ -59,18 +59,17 @@ const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 /**
- * The configuration standalone runs with: `dataDir` (when given) replaces the three local
- * directories, and the DataNode listens on a free loopback port advertised as 127.0.0.1.
+ * The configuration standalone runs with: `dataDir` (when given, absolute) replaces the three local
+ * directories (made absolute otherwise), and the DataNode listens on a free loopback port advertised as 127.0.0.1.
  */
 export function standaloneConfig(config: TidalConfig, dataDir?: string): TidalConfig {
-  const dirs =
-    dataDir === undefined
-      ? {}
-      : {
-          kv: { ...config.kv, localDir: path.join(dataDir, 'kv') },
-          mq: { ...config.mq, localDir: path.join(dataDir, 'mq') },
-          storage: { ...config.storage, localDir: path.join(dataDir, 'storage') },
-        };
+  // Absolute paths: the master publishes its configuration (GetSysConfigs), and a CLI in another
+  // directory (`tidal insert`) opens the same message log from it.
+  const dirs = {
+    kv: { ...config.kv, localDir: dataDir === undefined ? path.resolve(config.kv.localDir) : path.join(dataDir, 'kv') },
+    mq: { ...config.mq, localDir: dataDir === undefined ? path.resolve(config.mq.localDir) : path.join(dataDir, 'mq') },
+    storage: { ...config.storage, localDir: dataDir === undefined ? path.resolve(config.storage.localDir) : path.join(dataDir, 'storage') },
+  };
   return Object.freeze({
     ...config,
     ...dirs,

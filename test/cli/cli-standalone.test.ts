@@ -14,8 +14,8 @@ const env = {
   TIDAL_LOG_LEVEL: 'warn',
   TIDAL_MASTER_HOST: '127.0.0.1',
   TIDAL_MASTER_SEGMENT_ALLOCATION_EXPIRE_MS: '500',
-  // What the CLI's own processes open: the standalone's log and object store.
-  TIDAL_MQ_LOCAL_DIR: join(dir, 'mq'),
+  // What `binlog inspect` opens: the standalone's object store. `tidal insert` finds the
+  // standalone's message log through the master (no TIDAL_MQ_LOCAL_DIR here).
   TIDAL_STORAGE_LOCAL_DIR: join(dir, 'storage'),
 };
 let standalone: ServerProcess;
@@ -51,6 +51,16 @@ describe('tidal CLI on standalone', () => {
     expect(inspected.meta.kind).toBe('insert_log');
     expect(inspected.numRows).toBe(Number(log.entriesNum));
     expect(inspected.rows[0]!.v).toHaveLength(32);
+  });
+
+  it("cli-standalone - an insert told to use another embedded log than the master's fails in one line and sends nothing", async () => {
+    const elsewhere = join(dir, 'not-the-log');
+    const res = await runTidal(['insert', '--collection', 'sa', '--rows', '10', '--dim', '32', ...m], { ...env, TIDAL_MQ_LOCAL_DIR: elsewhere });
+    expect(oneLineError(res)).toBe(
+      `tidal: the master's message log is embedded at ${join(dir, 'mq')}, but this command's configuration names embedded at ${elsewhere}; drop the --config / TIDAL_MQ_* / TIDAL_KAFKA_* override or point it at the master's log`,
+    );
+    const segs = await runJson<{ numRows: string }[]>(['segment', 'list', 'sa', ...m], env);
+    expect(segs.reduce((n, s) => n + Number(s.numRows), 0)).toBe(2500);
   });
 
   it('cli-standalone - an insert whose dim does not fit sends nothing and says why in one line', async () => {
