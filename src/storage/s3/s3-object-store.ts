@@ -116,6 +116,10 @@ export class S3ObjectStore implements ObjectStore {
       credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
       // Our retry helper is the policy; the SDK's own retries would multiply its attempts.
       maxAttempts: 1,
+      // The SDK's own messages (e.g. "error in a non-retryable streaming request" for every failed
+      // streamed put) go to our log at debug level, not to the console: the retry helper already
+      // logs each failure with its context.
+      logger: sdkLogger(this.log),
       // PutObject does not require a checksum; computing CRC32 of every body is CPU for nothing.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       requestHandler: {
@@ -342,6 +346,16 @@ export class S3ObjectStore implements ObjectStore {
     });
     return this.bucketReady;
   }
+}
+
+/**
+ * The SDK's logger interface over ours: its warnings and errors at debug level (the retry helper
+ * logs each failure itself); its per-request debug and info records are dropped.
+ */
+function sdkLogger(log: Logger): { debug: () => void; info: () => void; warn: (...a: unknown[]) => void; error: (...a: unknown[]) => void } {
+  const toLog = (...args: unknown[]): void => log.debug({ sdk: args.map((a) => (typeof a === 'string' ? a : describeError(a))) }, 's3 sdk message');
+  const drop = (): void => undefined;
+  return { debug: drop, info: drop, warn: toLog, error: toLog };
 }
 
 /** The response body as one Buffer (no copy of the SDK's byte array). */
