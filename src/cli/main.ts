@@ -38,7 +38,7 @@ const program = new Command('tidal')
   .description('Tidal: a message-stream data plane (master, DataNode, proxy client)')
   // One line per usage error, like every other error; subcommands inherit this.
   .configureOutput({
-    outputError: (text, write) => write(`tidal: ${text.replace(/^error: /, '').trim().split('\n')[0]} (see --help)\n`),
+    outputError: (text, write) => write(`tidal: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
   })
   .exitOverride();
 

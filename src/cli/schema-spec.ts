@@ -150,7 +150,9 @@ export function parseSchemaJson(text: string, file: string): CollectionSchema {
   } catch (err) {
     throw errors.invalidArgument(`schema file ${file} is not JSON: ${(err as Error).message}`);
   }
-  const parsed = jsonSchema.safeParse(raw);
+  // `tidal collection describe -o json` nests the schema under "schema": take it as it is.
+  const root = typeof raw === 'object' && raw !== null && !('fields' in raw) && 'schema' in raw ? (raw as { schema: unknown }).schema : raw;
+  const parsed = jsonSchema.safeParse(root);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw errors.invalidArgument(`schema file ${file}: ${issue.path.join('.') || '(root)'} ${issue.message}; expected {"fields": [{"name", "dataType", ...}]}`);

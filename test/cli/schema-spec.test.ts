@@ -44,6 +44,16 @@ describe('schema-spec', () => {
     expect(invalid(() => parseFieldSpec('x:int8'))).toMatch(/^--field "x:int8": unknown type "int8" \(allowed: bool, int64/);
   });
 
+  it('schema-spec - takes the output of collection describe -o json (schema nested under "schema") as it is', () => {
+    const fields = [{ name: 'id', dataType: 'Int64', isPrimaryKey: true }, { name: 'v', dataType: 'FloatVector', dim: 8 }];
+    const nested = parseSchemaJson(JSON.stringify({ collectionName: 'c', collectionId: '1', schema: { name: 'c', description: 'd', fields } }), 'f.json');
+    expect(nested).toEqual(parseSchemaJson(JSON.stringify({ name: 'c', description: 'd', fields }), 'f.json'));
+    expect(nested.fields.map((f) => [f.name, f.dataType, f.dim])).toEqual([
+      ['id', DataType.Int64, 0],
+      ['v', DataType.FloatVector, 8],
+    ]);
+  });
+
   it('schema-spec - reads a JSON schema in camelCase or snake_case, with type names or numbers', () => {
     const s = parseSchemaJson(
       JSON.stringify({ description: 'd', fields: [{ name: 'id', dataType: 'Int64', isPrimaryKey: true }, { name: 'v', data_type: 101, dim: 4 }, { name: 't', dataType: 'varchar', max_length: 9 }] }),

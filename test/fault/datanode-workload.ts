@@ -82,6 +82,7 @@ export class Workload {
         return;
       } catch (err) {
         if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
       }
     }
   }

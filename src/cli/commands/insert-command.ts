@@ -59,6 +59,11 @@ Example:
       const batch = positive(opts.batch, '--batch', 1_000_000, invalid);
       const inflight = positive(opts.inflight, '--inflight', 64, invalid);
       if (!/^-?[0-9]{1,19}$/.test(opts.pkStart)) throw invalid(`--pk-start must be an int64, got ${JSON.stringify(opts.pkStart)}`);
+      const pkStart = BigInt(opts.pkStart);
+      const lastPk = pkStart + BigInt(rows) - 1n;
+      if (opts.pk === 'sequential' && (pkStart < -(2n ** 63n) || lastPk > 2n ** 63n - 1n)) {
+        throw invalid(`--pk-start ${opts.pkStart} with --rows ${rows} leaves the int64 range (keys ${pkStart}..${lastPk})`);
+      }
       const { runInsert } = await import('../insert-runner.js');
       await runInsert({
         collection: opts.collection,
@@ -68,7 +73,7 @@ Example:
         inflight,
         partition: opts.partition,
         pkMode: opts.pk,
-        pkStart: BigInt(opts.pkStart),
+        pkStart,
         master: opts.master,
         config: opts.config,
         output: opts.output,
