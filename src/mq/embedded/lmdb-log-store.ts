@@ -87,7 +87,11 @@ export class LmdbLogStore implements LogStore {
     let env: RootDatabase<Buffer, string>;
     try {
       mkdirSync(options.dir, { recursive: true });
-      env = open<Buffer, string>({ path: options.dir, maxDbs: 4, encoding: 'binary', noMemInit: true });
+      // overlappingSync off: a commit is synced BEFORE its meta page makes it visible to readers in
+      // any process. With it on (lmdb-js's default off Windows), a consumer could read records not
+      // yet on disk; after a power cut LMDB reopens at the last synced snapshot, hands those offsets
+      // out again, and checkpoints already in the KV point past them.
+      env = open<Buffer, string>({ path: options.dir, maxDbs: 4, encoding: 'binary', noMemInit: true, overlappingSync: false });
     } catch (err) {
       throw errors.backend(`cannot open the embedded log in ${options.dir}`, err, false, { dir: options.dir });
     }
