@@ -7,14 +7,17 @@
  * if that process is alive (the same pid, started at the same time, in the same boot) the open
  * fails at once with FAILED_PRECONDITION naming the directory and the pid; otherwise the lock is
  * stale (its owner was killed, even with SIGKILL, or the machine rebooted, or the pid was reused)
- * and is taken over. Taking over renames the stale file away and checks that what it moved is
- * what it judged stale, so two processes racing for one stale lock cannot both win.
+ * and is taken over. Only a process holding the `LOCK.takeover` guard (created exclusively) may
+ * delete `LOCK`, and only after reading it again under the guard and finding the same stale
+ * content; creating `LOCK` is atomic and fails when one exists. So however many processes race for
+ * one stale lock, exactly one creates the next `LOCK`. A guard left by a process that died inside
+ * those few microseconds is removed once it is older than {@link STALE_GUARD_MS}.
  *
  * Limits: the liveness check sees only processes of this machine's pid namespace; a directory
  * shared between hosts or containers is refused only while its `LOCK` file names a live local pid.
  */
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ErrorCode, TidalError } from '../../common/errors.js';
@@ -32,8 +35,14 @@ export interface LockOwner {
 /** The name of the lock file inside a held directory. */
 export const LOCK_FILE = 'LOCK';
 
-/** How many times a stale lock is taken over before giving up (others keep racing for it). */
-const MAX_ATTEMPTS = 5;
+/** How many times acquiring is tried before giving up (others keep racing for the lock). */
+const MAX_ATTEMPTS = 200;
+/** Guard file serialising the removal of a stale `LOCK`. */
+const GUARD_FILE = `${LOCK_FILE}.takeover`;
+/** A takeover guard older than this was left by a dead process, ms. */
+export const STALE_GUARD_MS = 10_000;
+/** Pause between attempts while another process holds the takeover guard, ms. */
+const GUARD_WAIT_MS = 5;
 
 /** A held directory. Release it with {@link DirLock.release}. */
 export class DirLock {
@@ -64,7 +73,7 @@ export class DirLock {
       if (seen === undefined) continue; // Released meanwhile: try again.
       const owner = parseOwner(seen);
       if (owner !== undefined && isAlive(owner)) throw heldError(abs, owner);
-      takeOverStale(lockPath, seen);
+      takeOverStale(abs, lockPath, seen);
     }
     throw new TidalError(ErrorCode.FailedPrecondition, `could not take the data directory ${abs}: other processes keep taking its lock`, { context: { dir: abs } });
   }
@@ -106,28 +115,40 @@ function createLockFile(dir: string, lockPath: string, content: string): boolean
   }
 }
 
-/** Moves a stale lock away, putting it back if another process replaced it meanwhile. */
-function takeOverStale(lockPath: string, stale: string): void {
-  const moved = `${lockPath}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+/**
+ * Deletes `LOCK` if it still holds `stale`, under the takeover guard; the caller then tries to
+ * create its own. Returns without deleting when another process holds the guard (after a short
+ * pause) or the lock changed.
+ */
+function takeOverStale(dir: string, lockPath: string, stale: string): void {
+  const guard = join(dir, GUARD_FILE);
   try {
-    renameSync(lockPath, moved);
+    writeFileSync(guard, String(process.pid), { flag: 'wx' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // Someone else moved it: try again.
-    throw fsError(`cannot remove the stale lock file ${lockPath}`, err, lockPath);
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(`cannot create the lock guard ${guard}`, err, dir);
+    removeStaleGuard(guard);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, GUARD_WAIT_MS);
+    return;
   }
-  const movedContent = readLock(moved);
-  if (movedContent !== stale) {
-    // Between our read and our rename another process took the lock: give it back.
+  try {
+    if (readLock(lockPath) === stale) unlinkSync(lockPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(`cannot remove the stale lock file ${lockPath}`, err, lockPath);
+  } finally {
     try {
-      linkSync(moved, lockPath);
+      unlinkSync(guard);
     } catch {
-      // Yet another lock appeared meanwhile; that one stands, and the next attempt reads it.
+      // Removed as stale by another process after a very long pause of ours: nothing to undo.
     }
   }
+}
+
+/** Removes a takeover guard whose holder died inside the guard (older than STALE_GUARD_MS). */
+function removeStaleGuard(guard: string): void {
   try {
-    unlinkSync(moved);
+    if (Date.now() - statSync(guard).mtimeMs > STALE_GUARD_MS) unlinkSync(guard);
   } catch {
-    // Nothing to clean: the renamed file is already gone.
+    // Gone meanwhile: the next attempt sees it free.
   }
 }
 
@@ -196,7 +217,9 @@ function currentBootId(): string | undefined {
 
 function heldError(dir: string, owner: LockOwner): TidalError {
   const who = owner.pid === process.pid && owner.hostname === hostname() ? `this process (pid ${owner.pid})` : `another live process (pid ${owner.pid} on ${owner.hostname})`;
-  return new TidalError(ErrorCode.FailedPrecondition, `the data directory ${dir} is held by ${who}; only one process may open it at a time`, {
+  // A process of another host (or container) cannot be checked from here: say how to recover.
+  const hint = owner.hostname !== hostname() ? `; if ${owner.hostname} is gone, delete ${join(dir, LOCK_FILE)}` : '';
+  return new TidalError(ErrorCode.FailedPrecondition, `the data directory ${dir} is held by ${who}; only one process may open it at a time${hint}`, {
     context: { dir, pid: owner.pid, hostname: owner.hostname },
   });
 }
