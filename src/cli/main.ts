@@ -14,25 +14,8 @@ import { collectionCommand } from './commands/collection-command.js';
 import { insertCommand } from './commands/insert-command.js';
 import { partitionCommand } from './commands/partition-command.js';
 import { segmentCommand } from './commands/segment-command.js';
+import { parsePort, runUntilSignal } from './server-run.js';
 import { registerStandaloneCommand } from './standalone-command.js';
-
-/** Runs until SIGINT/SIGTERM, then closes `server` (a second signal exits at once). */
-function runUntilSignal(close: () => Promise<void>): void {
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`tidal: shutdown after ${signal} failed: ${err instanceof Error ? err.message : String(err)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-}
 
 const program = new Command('tidal')
   .description('Tidal: a message-stream data plane (master, DataNode, proxy client)')
@@ -53,7 +36,7 @@ program
       import('../common/log.js'),
       import('../master/server.js'),
     ]);
-    const cfg = loadConfig({ file: opts.config, overrides: opts.port === undefined ? undefined : { master: { port: Number(opts.port) } } });
+    const cfg = loadConfig({ file: opts.config, overrides: opts.port === undefined ? undefined : { master: { port: parsePort(opts.port) } } });
     const logger = createLogger({ level: cfg.log.level, name: 'tidal-master' });
     const server = await MasterServer.start({ config: cfg, logger });
     // One line on stdout for scripts and tests: where the master listens.
@@ -73,7 +56,7 @@ program
       import('../datanode/data-path.js'),
       import('../datanode/server.js'),
     ]);
-    const cfg = loadConfig({ file: opts.config, overrides: opts.port === undefined ? undefined : { datanode: { port: Number(opts.port) } } });
+    const cfg = loadConfig({ file: opts.config, overrides: opts.port === undefined ? undefined : { datanode: { port: parsePort(opts.port) } } });
     const logger = createLogger({ level: cfg.log.level, name: 'tidal-datanode' });
     const server = await DataNodeServer.start({ config: cfg, logger, channels: createDataPath });
     // One line on stdout for scripts and tests: where the DataNode listens.

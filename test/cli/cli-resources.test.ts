@@ -42,8 +42,22 @@ describe('tidal (binary)', () => {
 
   it('cli - an unknown command is a one-line usage error with commander\'s exit code', async () => {
     const res = await runTidal(['collection', 'lst']);
-    expect(oneLineError(res)).toBe("tidal: unknown command 'lst' (see --help)");
+    expect(oneLineError(res)).toBe("tidal: unknown command 'lst' (Did you mean list?) (see --help)");
     expect(res.code).toBe(1);
+  });
+
+  it('cli - a misspelt command keeps commander\'s suggestion on its one line', async () => {
+    const res = await runTidal(['colection', 'list']);
+    expect(oneLineError(res)).toBe("tidal: unknown command 'colection' (Did you mean collection?) (see --help)");
+    expect(res.code).toBe(1);
+  });
+
+  it('cli - tidal master and tidal datanode refuse a bad --port in one line, before starting anything', async () => {
+    for (const [cmd, port] of [['master', 'abc'], ['datanode', '70000']] as const) {
+      const res = await runTidal([cmd, '--port', port]);
+      expect(oneLineError(res)).toBe(`tidal: --port must be an integer from 0 to 65535 (0: any free port), got "${port}"`);
+      expect(res.code).toBe(1);
+    }
   });
 
   it('cli - an unreachable master is a one-line error, not a hang', async () => {
