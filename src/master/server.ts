@@ -58,6 +58,8 @@ export class MasterServer {
   address = '';
   /** `session/master/{id}` under a lease, so ShowNodes lists followers too. */
   private session: MasterSession | undefined;
+  private sessionTimer: NodeJS.Timeout | undefined;
+  private renewing = false;
 
   /** Starts the gRPC server and joins the election. Resolves once listening (not once leader). */
   static async start(options: MasterServerOptions): Promise<MasterServer> {
@@ -74,22 +76,49 @@ export class MasterServer {
     const address = config.master.advertiseAddress !== '' ? config.master.advertiseAddress : `${hostname()}:${server.port}`;
     server.address = address;
     server.election = new LeaderElection({ kv, serverId, address, ttlSec: Math.max(1, Math.ceil(config.master.sessionTtlMs / 1000)), logger: log });
-    server.session = await MasterSession.register({
-      kv,
-      serverId,
-      address,
-      ttlSec: Math.max(1, Math.ceil(config.master.sessionTtlMs / 1000)),
-      logger: log,
-    }).catch(async (err: unknown) => {
+    server.session = await server.registerSession().catch(async (err: unknown) => {
       await new Promise<void>((resolve) => server.grpc.tryShutdown(() => resolve()));
       if (options.kv === undefined) await kv.close();
       if (options.stream === undefined) await stream.close();
       throw err;
     });
     server.state = 'running';
+    // A session whose lease lapsed (a long pause, an etcd outage) is registered again, so a live
+    // master does not vanish from ShowNodes.
+    server.sessionTimer = setInterval(() => void server.renewSession(), Math.max(500, config.master.sessionTtlMs / 2));
+    server.sessionTimer.unref();
     server.loop = server.leadership();
     log.info({ port: server.port, address }, 'master listening');
     return server;
+  }
+
+  private registerSession(): Promise<MasterSession> {
+    return MasterSession.register({
+      kv: this.kv,
+      serverId: this.serverId,
+      address: this.address,
+      ttlSec: Math.max(1, Math.ceil(this.config.master.sessionTtlMs / 1000)),
+      logger: this.log,
+    });
+  }
+
+  /** Registers the session again when its lease was lost. */
+  private async renewSession(): Promise<void> {
+    if (this.renewing || this.state !== 'running' || this.session?.lost !== true) return;
+    this.renewing = true;
+    try {
+      const session = await this.registerSession();
+      if (this.state !== 'running') {
+        await session.revoke();
+        return;
+      }
+      this.session = session;
+      this.log.info('master session registered again');
+    } catch (err) {
+      this.log.warn({ err }, 'master session could not be registered again; retrying');
+    } finally {
+      this.renewing = false;
+    }
   }
 
   /** True while this master serves as leader. */
@@ -176,6 +205,7 @@ export class MasterServer {
     await core?.close();
     await this.election?.close();
     await this.loop?.catch(() => undefined);
+    clearInterval(this.sessionTimer);
     await this.session?.revoke().catch((err: unknown) => this.log.warn({ err }, 'master session revoke failed; it lapses by TTL'));
     if (this.ownsClients) {
       await this.stream.close();

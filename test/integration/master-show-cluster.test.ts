@@ -12,7 +12,7 @@ import { DataType } from '../../src/gen/schema.js';
 import { KafkaMsgStream } from '../../src/mq/kafka/kafka-msg-stream.js';
 import { MasterConnection } from '../../src/cli/master-connection.js';
 import { EtcdKV } from '../../src/kv/etcd/etcd-kv.js';
-import { MasterSession } from '../../src/master/master-session.js';
+import { MasterSession, masterSessionKey } from '../../src/master/master-session.js';
 import { TidalClient } from '../../src/proxy/tidal-client.js';
 import { createObjectStore } from '../../src/storage/create.js';
 import { endpoints, uniqueName } from '../harness/endpoints.js';
@@ -105,6 +105,33 @@ describe('master ShowNodes', () => {
 });
 
 describe('master sessions', () => {
+  it('master-show - a master whose session lease is revoked behind its back registers again', async () => {
+    const ep = await endpoints();
+    const kv = new EtcdKV({ endpoints: ep.etcd, rootPath: ns.rootPath });
+    try {
+      const key = masterSessionKey(master.server.serverId);
+      const before = await kv.get(key);
+      expect(before?.lease).toBeDefined();
+      // What an etcd outage longer than the TTL does: the lease and the key are gone.
+      const { Etcd3 } = await import('etcd3');
+      const raw = new Etcd3({ hosts: ep.etcd });
+      try {
+        await raw.leaseClient.leaseRevoke({ ID: before!.lease! });
+      } finally {
+        raw.close();
+      }
+      const again = await until('the session key under a new lease', async () => {
+        const kvNow = await kv.get(key);
+        return kvNow !== undefined && kvNow.lease !== before!.lease ? kvNow : undefined;
+      });
+      expect(JSON.parse(again.value.toString())).toEqual({ serverId: master.server.serverId.toString(), address: master.server.address });
+      const nodes = await conn.client.call('showNodes', { role: 'master' });
+      expect(nodes.nodes.map((n) => n.nodeId)).toEqual([master.server.serverId]);
+    } finally {
+      await kv.close();
+    }
+  });
+
   it('master-show - a second master server registers its session: listed as a follower, gone once it closes', async () => {
     const follower = await startMaster(ns, { waitForLeader: false });
     try {
