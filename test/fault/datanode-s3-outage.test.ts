@@ -77,9 +77,22 @@ describe('fault: S3 down during ingestion', () => {
     }
 
     await s3.stop();
-    // A sync whose puts finished just before the stop may still store its SaveBinlogPaths.
-    await sleep(1_000);
-    const before = await checkpoints(w.vchannels);
+    // The node is known to see the outage once a sync step fails; a sync whose puts finished just
+    // before the stop may still store its SaveBinlogPaths, so the baseline is taken once two reads
+    // a second apart agree.
+    const seenBy = Date.now() + 60_000;
+    while (!/sync step failed; retrying/.test(node.log)) {
+      if (Date.now() > seenBy) throw new Error(`the DataNode never saw the outage (no failed sync step):\n${node.log}`);
+      await w.insert(ROWS);
+      await sleep(200);
+    }
+    let before = await checkpoints(w.vchannels);
+    for (let settled = false; !settled; ) {
+      await sleep(1_000);
+      const again = await checkpoints(w.vchannels);
+      settled = w.vchannels.every((v) => again.get(v) === before.get(v));
+      before = again;
+    }
     const stoppedAt = Date.now();
     let samples = 0;
     const advanced: string[] = [];
