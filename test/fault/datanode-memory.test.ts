@@ -8,9 +8,10 @@
  * Margin over the buffer limit, from the design (defaults unless set here), per term:
  *  - baseline: the process's RSS once it watches its vchannels, before any row (Node, tsx, gRPC,
  *    kafkajs, the AWS SDK), measured (~155 MiB here);
- *  - syncs: sync concurrency (4) × 2 × (buffer size + 2 messages): a running sync holds its insert
- *    log as one Arrow IPC copy of its payload plus the writer's chunks before they are joined (its
- *    payload itself is counted in the budget until the sync is durable);
+ *  - syncs: sync concurrency (4, set below) × 2 × (buffer size + 2 messages): kept as the bound
+ *    from before insert logs were uploaded as views of the payload (its payload itself is counted
+ *    in the budget until the sync is durable; the remaining joined columns and the encoder's
+ *    temporaries are well inside it);
  *  - flowgraph queues: vchannels (2) × 2 queues before the insert node reserves memory (input → dd,
  *    dd → insert) × queue capacity × one push (at most one Kafka fetch, 1 MiB: about two messages);
  *  - Kafka read-ahead: pchannels (2) × (the fetch handed over + the next one) × fetchMaxBytes (1 MiB);
@@ -94,7 +95,7 @@ describe('fault: ingestion faster than S3', () => {
         ns,
         bucket,
         s3: { ...s3.s3, endpoint: throttle.endpoint },
-        extra: { TIDAL_DATANODE_FLUSH_BUFFER_SIZE_BYTES: String(BUFFER_SIZE_BYTES), TIDAL_DATANODE_FLUSH_MEMORY_LIMIT_BYTES: String(MEMORY_LIMIT_BYTES), TIDAL_DATANODE_FLOWGRAPH_MAX_QUEUE_LENGTH: String(QUEUE_CAPACITY) },
+        extra: { TIDAL_DATANODE_FLUSH_BUFFER_SIZE_BYTES: String(BUFFER_SIZE_BYTES), TIDAL_DATANODE_FLUSH_MEMORY_LIMIT_BYTES: String(MEMORY_LIMIT_BYTES), TIDAL_DATANODE_FLOWGRAPH_MAX_QUEUE_LENGTH: String(QUEUE_CAPACITY), TIDAL_DATANODE_FLUSH_SYNC_CONCURRENCY: String(SYNC_CONCURRENCY) },
       }),
     );
     await waitFor('vchannels watched', async () => (await node.status()).channels.length === VCHANNELS, 30_000);
