@@ -54,8 +54,14 @@ export interface ClosedLoopOptions {
   warmupMs: number;
   /** Measured window, ms. */
   durationMs: number;
-  /** One operation of worker `worker` (0-based); throwing aborts the phase. */
-  op: (worker: number) => Promise<void>;
+  /**
+   * One operation of worker `worker` (0-based); throwing aborts the phase. A caller that checks
+   * what the operation returned does it in `check`, so the loop awaits the operation's own promise
+   * and adds no async frame of its own per call.
+   */
+  op: (worker: number) => Promise<unknown>;
+  /** Checks one operation's result, synchronously; throwing aborts the phase. */
+  check?: (worker: number, result: unknown) => void;
   /** Time one call in `sampleEvery` (per worker); 1 times every call. Default 1. */
   sampleEvery?: number;
   /** Called when the measured window opens (e.g. to snapshot counters). */
@@ -96,7 +102,8 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
       const timed = k === 0;
       k = k + 1 === sampleEvery ? 0 : k + 1;
       const start = timed ? performance.now() : 0;
-      await options.op(w);
+      const result = await options.op(w);
+      options.check?.(w, result);
       if (measuring && !stopped) {
         ops++;
         if (timed) latency.record(performance.now() - start);

@@ -211,8 +211,10 @@ async function batchedPhase(master: BenchMaster, opts: Options) {
         window.rpcs = rpcs - window.rpcs0;
         window.single = singleRpcs - window.single0;
       },
-      op: async (c) => {
-        const ts = await allocator.get();
+      // A caller is the allocator's get() itself; its checks run synchronously on each result.
+      op: () => allocator.get(),
+      check: (c, result) => {
+        const ts = result as bigint;
         if (ts <= lastByCaller[c]!) throw new Error(`caller ${c}: timestamp ${ts} after ${lastByCaller[c]}`);
         lastByCaller[c] = ts;
         if (n < MAX_RECORDED) recorded[n++] = ts;
