@@ -6,6 +6,7 @@
 import type { MsgPosition } from '../../gen/common.js';
 import type { Binlog } from '../../gen/segment.js';
 import { errors } from '../../common/errors.js';
+import { minMaxIndex64 } from './int64-arrays.js';
 import { parseBinlogPath, type BinlogKind } from './paths.js';
 
 /** Version of the binlog layout written by this code; readers reject other versions. */
@@ -47,6 +48,26 @@ export interface BinlogMeta extends BinlogScope {
   /** Smallest and largest row timestamp, inclusive (hybrid timestamps). */
   timestampFrom: bigint;
   timestampTo: bigint;
+}
+
+/**
+ * The meta of a binlog of `kind` over `scope` whose rows carry `timestamps` (at least one): the
+ * row count and the timestamp range come from them.
+ */
+export function binlogMetaOf(kind: BinlogKind, scope: BinlogScope, schemaVersion: number, timestamps: BigUint64Array): BinlogMeta {
+  const range = minMaxIndex64(timestamps)!;
+  return {
+    kind,
+    collectionId: scope.collectionId,
+    partitionId: scope.partitionId,
+    segmentId: scope.segmentId,
+    startPosition: { ...scope.startPosition },
+    endPosition: { ...scope.endPosition },
+    schemaVersion,
+    rowCount: timestamps.length,
+    timestampFrom: timestamps[range.min]!,
+    timestampTo: timestamps[range.max]!,
+  };
 }
 
 /** A binlog's bytes and what they hold. */

@@ -12,8 +12,8 @@ import type { CollectionSchema, FieldSchema } from '../../gen/schema.js';
 import { errors } from '../../common/errors.js';
 import { arrowFieldOf, buildColumn, concatData, dataTypeName, FIELD_ID_KEY, primaryKeyField, TIMESTAMP_FIELD_ID, typeMatches, type ColumnInput } from '../../common/arrow/index.js';
 import { readArrowFile, writeArrowFile } from './arrow-file.js';
-import { checkScope, metaFromArrow, metaToArrow, type BinlogMeta, type BinlogScope, type EncodedBinlog } from './binlog-meta.js';
-import { concat64, minMaxIndex64, toBigUint64Array } from './int64-arrays.js';
+import { binlogMetaOf, checkScope, metaFromArrow, metaToArrow, type BinlogMeta, type BinlogScope, type EncodedBinlog } from './binlog-meta.js';
+import { concat64, toBigUint64Array } from './int64-arrays.js';
 import { BinlogKind } from './paths.js';
 
 /** Name of a delta log's key column. */
@@ -71,19 +71,7 @@ export function writeDeltaLog(schema: CollectionSchema, chunks: readonly DeltaLo
     BigUint64Array,
   );
   const tsColumn = makeData({ type: new Uint64(), length: rows, nullCount: 0, data: allTs });
-  const range = minMaxIndex64(allTs)!;
-  const meta: BinlogMeta = {
-    kind: BinlogKind.Delta,
-    collectionId: scope.collectionId,
-    partitionId: scope.partitionId,
-    segmentId: scope.segmentId,
-    startPosition: { ...scope.startPosition },
-    endPosition: { ...scope.endPosition },
-    schemaVersion: schema.version,
-    rowCount: rows,
-    timestampFrom: allTs[range.min]!,
-    timestampTo: allTs[range.max]!,
-  };
+  const meta = binlogMetaOf(BinlogKind.Delta, scope, schema.version, allTs);
   return { bytes: writeArrowFile(fields, [pkColumn, tsColumn], rows, metaToArrow(meta)), meta };
 }
 

@@ -31,8 +31,8 @@ import {
   TIMESTAMP_FIELD,
 } from '../../common/arrow/index.js';
 import { readArrowFile, writeArrowFileParts } from './arrow-file.js';
-import { checkScope, metaFromArrow, metaToArrow, type BinlogMeta, type BinlogScope, type EncodedBinlog, type EncodedBinlogParts } from './binlog-meta.js';
-import { concat64, minMaxIndex64, toBigInt64Array, toBigUint64Array } from './int64-arrays.js';
+import { binlogMetaOf, checkScope, metaFromArrow, metaToArrow, type BinlogMeta, type BinlogScope, type EncodedBinlog, type EncodedBinlogParts } from './binlog-meta.js';
+import { concat64, toBigInt64Array, toBigUint64Array } from './int64-arrays.js';
 import { BinlogKind } from './paths.js';
 
 /** The rows of one Insert message as the DataNode buffers them. */
@@ -103,19 +103,7 @@ export function writeInsertLogParts(schema: CollectionSchema, chunks: readonly I
   const allTs = concat64(timestamps, BigUint64Array);
   const rowIdColumn = makeData({ type: new Int64(), length: rows, nullCount: 0, data: concat64(rowIds, BigInt64Array) });
   const tsColumn = makeData({ type: new Uint64(), length: rows, nullCount: 0, data: allTs });
-  const range = minMaxIndex64(allTs)!;
-  const meta: BinlogMeta = {
-    kind: BinlogKind.Insert,
-    collectionId: scope.collectionId,
-    partitionId: scope.partitionId,
-    segmentId: scope.segmentId,
-    startPosition: { ...scope.startPosition },
-    endPosition: { ...scope.endPosition },
-    schemaVersion: schema.version,
-    rowCount: rows,
-    timestampFrom: allTs[range.min]!,
-    timestampTo: allTs[range.max]!,
-  };
+  const meta = binlogMetaOf(BinlogKind.Insert, scope, schema.version, allTs);
   const { parts, byteLength } = writeArrowFileParts([...systemArrowFields(), ...fields], [rowIdColumn, tsColumn, ...userColumns], rows, metaToArrow(meta), deferred);
   return { parts, byteLength, meta };
 }
