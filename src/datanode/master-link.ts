@@ -21,10 +21,8 @@ import { MsgType } from '../gen/common.js';
 import type { MasterServer } from '../gen/master.js';
 import type { VchannelInfo } from '../gen/segment.js';
 import type { MetaKV } from '../kv/meta-kv.js';
+import { MASTER_ELECTION_KEY } from '../master/election/leader-election.js';
 import { MasterClient, type MasterMethod, type PartialRequest } from '../proxy/master-client.js';
-
-/** The election key the leader master holds (relative to the KV's root path). */
-export const MASTER_ELECTION_KEY = 'election/master';
 
 /** The serving master, as its election key names it. */
 export interface MasterLeader {

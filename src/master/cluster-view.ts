@@ -10,10 +10,9 @@ import type { ChannelStatus, NodeStatus } from '../gen/master.js';
 import type { CollectionInfo } from '../gen/meta.js';
 import type { MetaKV } from '../kv/meta-kv.js';
 import type { MsgStream } from '../mq/msg-stream.js';
+import { MASTER_ELECTION_KEY } from './election/leader-election.js';
 import type { MasterCore } from './master-core.js';
 
-/** The election key (relative to the KV root), written by src/master/election/leader-election.ts. */
-export const MASTER_ELECTION_KEY = 'election/master';
 /** Key prefix of master sessions `session/master/{id}` → `{"serverId", "address"}` (same layout as DataNodes'). */
 export const MASTER_SESSION_PREFIX = 'session/master/';
 

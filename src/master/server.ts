@@ -75,7 +75,7 @@ export class MasterServer {
     });
     const address = config.master.advertiseAddress !== '' ? config.master.advertiseAddress : `${hostname()}:${server.port}`;
     server.address = address;
-    server.election = new LeaderElection({ kv, serverId, address, ttlSec: Math.max(1, Math.ceil(config.master.sessionTtlMs / 1000)), logger: log });
+    server.election = new LeaderElection({ kv, serverId, address, ttlSec: server.sessionTtlSec, logger: log });
     server.session = await server.registerSession().catch(async (err: unknown) => {
       await new Promise<void>((resolve) => server.grpc.tryShutdown(() => resolve()));
       if (options.kv === undefined) await kv.close();
@@ -92,12 +92,17 @@ export class MasterServer {
     return server;
   }
 
+  /** TTL of the election and session leases, whole seconds (etcd's unit). */
+  private get sessionTtlSec(): number {
+    return Math.max(1, Math.ceil(this.config.master.sessionTtlMs / 1000));
+  }
+
   private registerSession(): Promise<MasterSession> {
     return MasterSession.register({
       kv: this.kv,
       serverId: this.serverId,
       address: this.address,
-      ttlSec: Math.max(1, Math.ceil(this.config.master.sessionTtlMs / 1000)),
+      ttlSec: this.sessionTtlSec,
       logger: this.log,
     });
   }
@@ -187,7 +192,7 @@ export class MasterServer {
           kv: this.kv,
           serverId: this.serverId,
           address: this.address,
-          ttlSec: Math.max(1, Math.ceil(this.config.master.sessionTtlMs / 1000)),
+          ttlSec: this.sessionTtlSec,
           logger: this.log,
         });
         return this.leadership();

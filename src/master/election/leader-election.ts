@@ -12,9 +12,12 @@ import { errors } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import type { Compare, Lease, MetaKV, Watcher } from '../../kv/meta-kv.js';
 
+/** The election key the leader master holds (relative to the KV's root path). */
+export const MASTER_ELECTION_KEY = 'election/master';
+
 export interface LeaderElectionOptions {
   kv: MetaKV;
-  /** The election key. Default 'election/master'. */
+  /** The election key. Default {@link MASTER_ELECTION_KEY}. */
   key?: string;
   /** This candidate's server id. */
   serverId: bigint;
@@ -50,7 +53,7 @@ export class LeaderElection extends EventEmitter<ElectionEvents> {
   constructor(options: LeaderElectionOptions) {
     super();
     this.kv = options.kv;
-    this.key = options.key ?? 'election/master';
+    this.key = options.key ?? MASTER_ELECTION_KEY;
     this.ttlSec = options.ttlSec;
     this.log = (options.logger ?? silentLogger).child({ component: 'election' });
     this.value = JSON.stringify({ serverId: options.serverId.toString(), address: options.address, since: Date.now() });
