@@ -5,24 +5,12 @@
  * on this shared machine). Elsewhere, or when /proc is unreadable, usage is null.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readMachineTicks, readProcTicks, TICKS_PER_SEC } from '../common/proc-stat.js';
 
-const TICKS_PER_SEC = 100; // USER_HZ: 100 on every mainstream Linux build.
-
-function readMachineTicks(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal (guest time is already inside user).
-  const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
-}
-
-/** utime + stime of a process and its waited-for children, in ticks; 0 once it is gone. */
-function readProcTicks(pid: number): number {
+/** utime + stime of a process, in ticks; 0 once it is gone. */
+function procTicksOrZero(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(rest[11]) + Number(rest[12]);
+    return readProcTicks(pid);
   } catch {
     return 0; // exited: its time up to now was counted at the window's start
   }
@@ -114,7 +102,7 @@ export class ProcMeter {
 
   private snapshot(): Snapshot {
     const procs = new Map<string, number>();
-    for (const [name, list] of Object.entries(this.pids())) procs.set(name, list.reduce((a, p) => a + readProcTicks(p), 0));
+    for (const [name, list] of Object.entries(this.pids())) procs.set(name, list.reduce((a, p) => a + procTicksOrZero(p), 0));
     return { atMs: performance.now(), machineBusy: readMachineTicks().busy, procs };
   }
 

@@ -3,9 +3,7 @@
  * how much of that was this process and the benchmark's master. On a shared machine the rest
  * ("other") says how much background load competed with the run. Elsewhere every figure is null.
  */
-import { readFileSync } from 'node:fs';
-
-const TICKS_PER_SEC = 100; // USER_HZ: 100 on every mainstream Linux build.
+import { readMachineTicks, readProcTicks, TICKS_PER_SEC } from '../common/proc-stat.js';
 
 interface Snapshot {
   atMs: number;
@@ -26,22 +24,6 @@ export interface CpuUsage {
   otherPct: number;
 }
 
-function readMachine(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal (guest time is already inside user).
-  const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
-}
-
-function readProcTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]);
-}
-
 /** Sums CPU usage over one or more windows (start/stop pairs). */
 export class CpuMeter {
   private readonly supported: boolean;
@@ -54,7 +36,7 @@ export class CpuMeter {
   constructor(private readonly masterPid: number | undefined) {
     let ok = process.platform === 'linux';
     try {
-      if (ok) readMachine();
+      if (ok) readMachineTicks();
     } catch {
       ok = false; // no /proc: report nulls rather than fail the benchmark
     }
@@ -66,7 +48,7 @@ export class CpuMeter {
   }
 
   private snapshot(): Snapshot {
-    const m = readMachine();
+    const m = readMachineTicks();
     return { atMs: performance.now(), machineBusy: m.busy, machineTotal: m.total, proc: new Map(this.pids().map((p) => [p, readProcTicks(p)])) };
   }
 
