@@ -12,27 +12,10 @@ import { credentials, Metadata } from '@grpc/grpc-js';
 import { DataNodeClient, GetStatusResponse } from '../../src/gen/datanode.js';
 import type { S3Endpoint } from '../harness/endpoints.js';
 import { endpoints } from '../harness/endpoints.js';
+import { ProcessGroups, signalGroup } from '../harness/process-groups.js';
 import { REPO_ROOT, type MasterNamespace } from '../integration/helpers/master.js';
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // The group is already gone: nothing left to kill.
-  }
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) killGroup(child);
-  });
-}
+const dataNodes = new ProcessGroups();
 
 /** What a test DataNode runs with. */
 export interface DataNodeEnvOptions {
@@ -96,7 +79,6 @@ export class DataNodeProcess {
     this.exitPromise = new Promise((done) => {
       child.once('exit', (code, signal) => {
         this.exited = { code, signal };
-        live.delete(child);
         done();
       });
     });
@@ -104,7 +86,6 @@ export class DataNodeProcess {
 
   /** Spawns a DataNode with `env` (see {@link dataNodeEnv}); resolves once it listens. */
   static async spawn(env: Record<string, string>, timeoutMs = 30_000): Promise<DataNodeProcess> {
-    installExitHook();
     const base: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TIDAL_')) base[k] = v;
     const child = spawn(process.execPath, [resolve(REPO_ROOT, 'bin/tidal.js'), 'datanode'], {
@@ -113,7 +94,7 @@ export class DataNodeProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
-    live.add(child);
+    dataNodes.add(child);
     const proc = new DataNodeProcess(child);
     try {
       await proc.waitFor(LISTENING, timeoutMs, 'its listening line');
@@ -184,21 +165,12 @@ export class DataNodeProcess {
     this.client?.close();
     this.client = undefined;
     if (this.exited !== undefined) return;
-    killGroup(this.child);
+    signalGroup(this.child, 'SIGKILL');
     await this.exitPromise;
   }
 }
 
 /** SIGKILLs every DataNode process still alive (for `afterAll`). */
 export async function killAllDataNodes(): Promise<void> {
-  await Promise.all(
-    [...live].map(
-      (child) =>
-        new Promise<void>((done) => {
-          if (child.exitCode !== null || child.signalCode !== null) return done();
-          child.once('exit', () => done());
-          killGroup(child);
-        }),
-    ),
-  );
+  await dataNodes.killAll();
 }

@@ -6,6 +6,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { ProcessGroups, signalGroup } from '../../harness/process-groups.js';
 import { REPO_ROOT } from '../../integration/helpers/master.js';
 
 /** What one run of the binary printed and how it exited. */
@@ -54,20 +55,7 @@ export function oneLineError(res: CliResult): string {
   return lines[0]!;
 }
 
-const live = new Set<ChildProcess>();
-
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // Already gone: nothing to kill.
-  }
-}
-
-process.once('exit', () => {
-  for (const c of live) killGroup(c);
-});
+const servers = new ProcessGroups();
 
 /** A `tidal datanode` or `tidal standalone` child process. */
 export class ServerProcess {
@@ -82,7 +70,7 @@ export class ServerProcess {
     const keep = (b: Buffer) => (this.output = (this.output + b.toString('utf8')).slice(-64 * 1024));
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    this.exited = new Promise((r) => child.once('exit', () => (live.delete(child), r())));
+    this.exited = new Promise((r) => child.once('exit', () => r()));
   }
 
   /**
@@ -97,7 +85,7 @@ export class ServerProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
-    live.add(child);
+    servers.add(child);
     const proc = new ServerProcess(child);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -135,7 +123,7 @@ export class ServerProcess {
   /** SIGKILLs the process group and waits for the exit. Safe to call twice. */
   async kill(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    killGroup(this.child);
+    signalGroup(this.child, 'SIGKILL');
     await this.exited;
   }
 }

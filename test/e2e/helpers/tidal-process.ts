@@ -8,30 +8,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ProcessGroups, signalGroup } from '../../harness/process-groups.js';
 
 /** The repository root (this file is test/e2e/helpers/tidal-process.ts). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
+const tidalProcesses = new ProcessGroups();
 const MAX_OUTPUT_CHARS = 256 * 1024;
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // The group is already gone: nothing left to signal.
-  }
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) signalGroup(child, 'SIGKILL');
-  });
-}
 
 /** This process's environment without any TIDAL_* variable, plus `vars`. */
 function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
@@ -64,7 +47,6 @@ export class TidalProcess {
     this.exitPromise = new Promise((res) => {
       child.once('exit', (code, signal) => {
         this.exited = { code, signal };
-        live.delete(child);
         res();
       });
     });
@@ -76,10 +58,9 @@ export class TidalProcess {
    * `timeoutMs` first. `nodeArgs` go to node before the script (e.g. `--cpu-prof`).
    */
   static async spawn(args: readonly string[], env: Record<string, string>, listening: RegExp, timeoutMs = 60_000, nodeArgs: readonly string[] = []): Promise<TidalProcess> {
-    installExitHook();
     const started = Date.now();
     const child = spawn(process.execPath, tidalCommand(args, nodeArgs), { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    live.add(child);
+    tidalProcesses.add(child);
     const proc = new TidalProcess(child);
     const deadline = started + timeoutMs;
     for (;;) {
@@ -100,9 +81,8 @@ export class TidalProcess {
 
   /** Spawns `tidal <args>` expecting it to fail; resolves with its exit code and output. */
   static async runToExit(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; output: string; stderr: string }> {
-    installExitHook();
     const child = spawn(process.execPath, tidalCommand(args), { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    live.add(child);
+    tidalProcesses.add(child);
     let output = '';
     let stderr = '';
     child.stdout?.on('data', (c: Buffer) => (output += c.toString('utf8')));
@@ -113,7 +93,6 @@ export class TidalProcess {
     const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), timeoutMs);
     const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
     clearTimeout(timer);
-    live.delete(child);
     return { code, output, stderr };
   }
 
@@ -156,16 +135,7 @@ export class TidalProcess {
 
 /** SIGKILLs every tidal process still alive (for `afterAll`). */
 export async function killAllTidalProcesses(): Promise<void> {
-  await Promise.all(
-    [...live].map(
-      (child) =>
-        new Promise<void>((res) => {
-          if (child.exitCode !== null || child.signalCode !== null) return res();
-          child.once('exit', () => res());
-          signalGroup(child, 'SIGKILL');
-        }),
-    ),
-  );
+  await tidalProcesses.killAll();
 }
 
 /** `tidal master listening on port N (server id S)`. */

@@ -20,6 +20,7 @@ import { MasterServer } from '../../../src/master/server.js';
 import { KafkaMsgStream } from '../../../src/mq/kafka/kafka-msg-stream.js';
 import { MasterClient } from '../../../src/proxy/master-client.js';
 import { endpoints, uniqueName } from '../../harness/endpoints.js';
+import { ProcessGroups, signalGroup } from '../../harness/process-groups.js';
 
 /** The repository root (this file is test/integration/helpers/master.ts). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -109,26 +110,7 @@ export async function startMaster(ns: MasterNamespace, options: { overrides?: Ti
 
 // ---- child processes ----------------------------------------------------------------------------
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    // The child leads its own process group (detached): kill the group, so nothing it started survives.
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // The group is already gone: nothing left to kill.
-  }
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) killGroup(child);
-  });
-}
+const masters = new ProcessGroups();
 
 /** The environment of a spawned master: this process's, minus every TIDAL_* variable, plus `vars`. */
 function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
@@ -178,7 +160,6 @@ export class MasterProcess {
     this.exitPromise = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.exited = { code, signal };
-        live.delete(child);
         resolve();
       });
     });
@@ -190,14 +171,13 @@ export class MasterProcess {
    * `timeoutMs` first.
    */
   static async spawn(env: Record<string, string>, timeoutMs = 30_000): Promise<MasterProcess> {
-    installExitHook();
     const child = spawn(process.execPath, [resolve(REPO_ROOT, 'bin/tidal.js'), 'master'], {
       cwd: REPO_ROOT,
       env: childEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
-    live.add(child);
+    masters.add(child);
     const proc = new MasterProcess(child);
     try {
       await proc.waitForListening(timeoutMs);
@@ -248,7 +228,7 @@ export class MasterProcess {
   /** SIGKILLs the process (its whole group) and resolves once it has exited. Safe to call twice. */
   async kill(): Promise<void> {
     if (this.exited !== undefined) return;
-    killGroup(this.child);
+    signalGroup(this.child, 'SIGKILL');
     await this.exitPromise;
   }
 }
@@ -260,15 +240,7 @@ export async function spawnMaster(ns: MasterNamespace, extra: Record<string, str
 
 /** SIGKILLs every master process still alive (for `afterAll`). */
 export async function killAllMasterProcesses(): Promise<void> {
-  const waits = [...live].map(
-    (child) =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        killGroup(child);
-      }),
-  );
-  await Promise.all(waits);
+  await masters.killAll();
 }
 
 /** True when a process with this pid exists (signal 0 probe). */
