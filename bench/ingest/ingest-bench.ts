@@ -15,10 +15,19 @@
  *      is in S3 and every checkpoint in etcd is past the data (pipeline.ts); then the checks: all
  *      segments Flushed, exactly the produced rows, every binlog in S3 with its size.
  *   c. Plain PutObject calls writing the same objects (sizes and grouping the DataNode produced in
- *      b) to the same S3 with the DataNode's sync concurrency (raw-s3.ts).
+ *      b) to the same S3 with the DataNode's sync concurrency (raw-s3.ts), with the SDK's default
+ *      request settings (signed payload, CRC32).
+ *   c_dn. The same puts with the DataNode's request settings (UNSIGNED-PAYLOAD, no checksum): what
+ *      the S3 end accepts when the body is hashed by nobody, as the DataNode sends it.
+ *   d. The ideal relay (relay.ts): kafkajs reading the topics as in (a) and writing the values,
+ *      untouched, as objects of the DataNode's buffer size with the DataNode's request settings and
+ *      sync concurrency. A DataNode that did no work of its own.
  *
- *   ratio = b / min(a, c) in rows/s (target ≥ 0.7). Peak RSS of the DataNode against its buffer
- *   limit (datanode.flush.memoryLimitBytes). CPU of every process over each window (noise).
+ *   ratio = b / min(a, c) in rows/s (target ≥ 0.7). Also reported: b / min(a, c_dn) (the same ratio
+ *   against the S3 end as the DataNode uses it), d / min(a, c) (the most any DataNode can reach
+ *   here when the servers share the machine's cores with it) and b / d. Peak RSS of the DataNode
+ *   against its buffer limit (datanode.flush.memoryLimitBytes). CPU of every process over each
+ *   window (noise).
  *
  * Prints a table and writes bench/results/ingest.json. Cleans up its topics, etcd prefix, consumer
  * group and bucket. Run: npm run bench:ingest [-- --help]
@@ -39,6 +48,7 @@ import { pidsListeningOn, ProcMeter, type CpuUsage } from './proc-meter.js';
 import { produceRows, type Produced } from './produce.js';
 import { consumeRaw, type RawKafkaResult } from './raw-kafka.js';
 import { putRaw, type RawS3Result } from './raw-s3.js';
+import { relay, type RelayResult } from './relay.js';
 import { benchServers, type BenchServers } from './servers.js';
 import { TidalProcess } from './tidal-process.js';
 
@@ -175,6 +185,10 @@ async function cleanup(servers: BenchServers, run: { rootPath: string; channelPr
   s3.destroy();
 }
 
+/** The measured windows. */
+const WINDOWS = ['a', 'b', 'c', 'c_dn', 'd'] as const;
+type Window = (typeof WINDOWS)[number];
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const loadBefore = loadavg();
@@ -192,7 +206,9 @@ async function main(): Promise<void> {
   let c: RawS3Result | undefined;
   let cEffective: RawS3Result | undefined;
   let cEffectiveConcurrency: number;
-  const cpu: Record<'a' | 'b' | 'c', CpuUsage | null> = { a: null, b: null, c: null };
+  let cDn: RawS3Result | undefined;
+  let d: RelayResult | undefined;
+  const cpu: Record<Window, CpuUsage | null> = { a: null, b: null, c: null, c_dn: null, d: null };
   let endOffsets: Map<string, bigint>;
   let datanodePid = 0;
   const serverPorts = { etcd: portOf(servers.etcd[0]!), kafka: portOf(servers.kafka[0]!), s3: portOf(servers.s3.endpoint) };
@@ -328,6 +344,27 @@ async function main(): Promise<void> {
       log(`(c') the same PutObjects, ${cEffectiveConcurrency} at once (one per segment), not in the ratio`);
       cEffective = await putRaw({ s3: servers.s3, bucket: run.bucket, prefix: 'raw-put-effective', groups: b.groups, concurrency: cEffectiveConcurrency });
     }
+
+    // ---- c_dn. raw PutObject with the DataNode's request settings ----
+    log(`(c_dn) the same PutObjects with the DataNode's request settings (UNSIGNED-PAYLOAD, no checksum), ${DATANODE_SYNC_CONCURRENCY} at once`);
+    cDn = await putRaw({ s3: servers.s3, bucket: run.bucket, prefix: 'raw-put-dn', groups: b.groups, concurrency: DATANODE_SYNC_CONCURRENCY, settings: 'datanode', onStart: () => meter.start() });
+    cpu.c_dn = meter.stop();
+
+    // ---- d. the ideal relay ----
+    log(`(d) ideal relay: kafkajs → PutObject of the values as they are (${opts.bufferSizeBytes / MiB} MiB objects, ${DATANODE_SYNC_CONCURRENCY} at once)`);
+    d = await relay({
+      brokers: servers.kafka,
+      endOffsets,
+      groupId: `${runId}-relay`,
+      s3: servers.s3,
+      bucket: run.bucket,
+      prefix: 'relay',
+      objectBytes: opts.bufferSizeBytes,
+      concurrency: DATANODE_SYNC_CONCURRENCY,
+      timeoutMs: opts.timeoutMs,
+      onStart: () => meter.start(),
+    });
+    cpu.d = meter.stop();
   } finally {
     await master?.stop().catch(() => master?.kill());
     log('cleaning up (etcd prefix, topics, bucket)');
@@ -341,8 +378,12 @@ async function main(): Promise<void> {
   const rawKafkaRowsPerS = (rows * 1000) / a.elapsedMs;
   const rawS3RowsPerS = (rows * 1000) / c.elapsedMs;
   const pipelineRowsPerS = (rows * 1000) / b.elapsedMs;
+  const rawS3DnRowsPerS = (rows * 1000) / cDn.elapsedMs;
+  const relayRowsPerS = (rows * 1000) / d.elapsedMs;
   const baseline = Math.min(rawKafkaRowsPerS, rawS3RowsPerS);
   const ratio = pipelineRowsPerS / baseline;
+  const ratioDn = pipelineRowsPerS / Math.min(rawKafkaRowsPerS, rawS3DnRowsPerS);
+  const relayRatio = relayRowsPerS / baseline;
   const mbps = (bytes: number, ms: number) => round(bytes / MiB / (ms / 1000), 1);
   const results = {
     raw_kafka_rows_per_s: round(rawKafkaRowsPerS),
@@ -351,6 +392,13 @@ async function main(): Promise<void> {
     ratio: round(ratio, 3),
     peak_rss_mb: round(b.peakRssBytes / MiB, 1),
     buffer_limit_mb: round(opts.bufferLimitBytes / MiB, 1),
+    // (c_dn): PutObject as the DataNode sends it (UNSIGNED-PAYLOAD, no checksum); the ratio against it.
+    raw_s3_dn_rows_per_s: round(rawS3DnRowsPerS),
+    ratio_dn_settings: round(ratioDn, 3),
+    // (d): the ideal relay (kafkajs → PutObject, no work); the most a DataNode reaches here.
+    relay_rows_per_s: round(relayRowsPerS),
+    relay_ratio: round(relayRatio, 3),
+    pipeline_vs_relay: round(pipelineRowsPerS / relayRowsPerS, 3),
     pass: { ratio: ratio >= TARGET_RATIO },
     targets: { ratio: TARGET_RATIO },
     baseline: rawKafkaRowsPerS <= rawS3RowsPerS ? 'kafka' : 's3',
@@ -358,6 +406,8 @@ async function main(): Promise<void> {
       // Kafka: record payload bytes; S3: object bytes. The pipeline reads the first and writes the second.
       raw_kafka: mbps(a.valueBytes, a.elapsedMs),
       raw_s3: mbps(c.bytes, c.elapsedMs),
+      raw_s3_dn: mbps(cDn.bytes, cDn.elapsedMs),
+      relay: mbps(d.valueBytes, d.elapsedMs),
       pipeline_in: mbps(a.valueBytes, b.elapsedMs),
       pipeline_out: mbps(b.binlogBytes, b.elapsedMs),
     },
@@ -376,6 +426,10 @@ async function main(): Promise<void> {
       raw_s3_effective_concurrency: cEffectiveConcurrency,
       raw_s3_effective_rows_per_s: cEffective === undefined ? null : round((rows * 1000) / cEffective.elapsedMs),
       raw_s3_effective_mb_per_s: cEffective === undefined ? null : mbps(cEffective.bytes, cEffective.elapsedMs),
+      raw_s3_dn_ms: round(cDn.elapsedMs),
+      relay_ms: round(d.elapsedMs),
+      relay_objects: d.objects,
+      relay_records: d.records,
       pipeline_ms: round(b.elapsedMs),
       pipeline_watch_latency_ms: b.watchLatencyMs === null ? null : round(b.watchLatencyMs),
       pipeline_flush_returned_ms: round(b.flushReturnedMs),
@@ -398,7 +452,7 @@ async function main(): Promise<void> {
     // CPU seconds per million rows, per process and window: comparable across runs even when
     // background load steals cores (b's DataNode against a's bench = kafkajs and c's bench + s3).
     cpu_s_per_million_rows: Object.fromEntries(
-      (['a', 'b', 'c'] as const).map((k) => {
+      WINDOWS.map((k) => {
         const u = cpu[k];
         return [k, u === null ? null : Object.fromEntries(Object.entries(u.byName).map(([n, pctOfCore]) => [n, round(((pctOfCore / 100) * (u.wallMs / 1000) * 1e6) / rows, 2)]))];
       }),
@@ -430,14 +484,19 @@ async function main(): Promise<void> {
     ...(cEffective === undefined
       ? []
       : [{ measurement: `(c') PutObject ×${cEffectiveConcurrency} (not in ratio)`, 'rows/s': fmt((rows * 1000) / cEffective.elapsedMs), 'MB/s': fmt(mbps(cEffective.bytes, cEffective.elapsedMs), 1), seconds: fmt(cEffective.elapsedMs / 1000, 2) }]),
+    { measurement: `(c_dn) PutObject ×${DATANODE_SYNC_CONCURRENCY}, DataNode's settings`, 'rows/s': fmt(results.raw_s3_dn_rows_per_s), 'MB/s': fmt(m.raw_s3_dn, 1), seconds: fmt(cDn.elapsedMs / 1000, 2) },
+    { measurement: '(d) ideal relay kafkajs → PutObject', 'rows/s': fmt(results.relay_rows_per_s), 'MB/s': fmt(m.relay, 1), seconds: fmt(d.elapsedMs / 1000, 2) },
     { measurement: '(b) DataNode pipeline', 'rows/s': fmt(results.pipeline_rows_per_s), 'MB/s': `${fmt(m.pipeline_in, 1)} in / ${fmt(m.pipeline_out, 1)} out`, seconds: fmt(b.elapsedMs / 1000, 2) },
   ]);
   console.table([
     { metric: `ratio b / min(a, c) (baseline: ${results.baseline})`, value: fmt(results.ratio, 3), target: `≥ ${TARGET_RATIO}`, result: results.pass.ratio ? 'ok' : 'MISSED' },
+    { metric: 'b / min(a, c_dn) (S3 end as the DataNode uses it)', value: fmt(results.ratio_dn_settings, 3), target: '', result: '' },
+    { metric: 'd / min(a, c) (ideal relay: the most any DataNode reaches here)', value: fmt(results.relay_ratio, 3), target: '', result: '' },
+    { metric: 'b / d (DataNode against the ideal relay)', value: fmt(results.pipeline_vs_relay, 3), target: '', result: '' },
     { metric: 'DataNode peak RSS (VmHWM) MiB', value: fmt(results.peak_rss_mb, 1), target: `buffer limit ${fmt(results.buffer_limit_mb)} MiB`, result: '' },
     { metric: 'insert logs (min / median / max MiB)', value: `${b.insertLogs} (${results.extras.insert_log_mb.min} / ${results.extras.insert_log_mb.median} / ${results.extras.insert_log_mb.max})`, target: '', result: '' },
   ]);
-  const cpuRows = (['a', 'b', 'c'] as const).flatMap((k) => {
+  const cpuRows = WINDOWS.flatMap((k) => {
     const u = cpu[k];
     return u === null ? [] : [{ window: k, ...Object.fromEntries(Object.entries(u.byName).map(([n, v]) => [`${n} %`, v])), 'other %': u.otherPct, 'machine %': u.machinePct }];
   });
