@@ -157,8 +157,8 @@ export class MasterCore {
   }
 
   /** GetRecoveryInfo: see ChannelProgress.recoveryInfo. */
-  recoveryInfo(collectionId: bigint, vchannel: string): Promise<VchannelInfo[]> {
-    return this.progress.recoveryInfo(collectionId, vchannel);
+  recoveryInfo(collectionId: bigint, vchannel: string, partitionIds: readonly bigint[] = []): Promise<VchannelInfo[]> {
+    return this.progress.recoveryInfo(collectionId, vchannel, partitionIds);
   }
 
   /** Closes the started components in reverse order. Safe to call twice. */

@@ -353,21 +353,33 @@ export function createMasterService(host: ServiceHost, log: Logger): m.MasterSer
       const nodeId = req.base?.sourceId ?? 0n;
       if (nodeId === 0n) throw errors.invalidArgument('base.sourceId must be the DataNode id');
       if (req.msgs.length === 0) throw errors.invalidArgument('msgs must hold at least one DataNodeTtMsg');
+      const vchannels = new Set(c.meta.listCollections().flatMap((coll) => coll.vchannels));
       for (const [i, msg] of req.msgs.entries()) {
         if (msg.channelName === '') throw errors.invalidArgument(`msgs[${i}]: channelName must not be empty`);
         if (msg.timestamp === 0n) throw errors.invalidArgument(`msgs[${i}]: timestamp must be a TSO timestamp, got 0`);
+        if (!vchannels.has(msg.channelName)) throw errors.notFound(`msgs[${i}]: ${q(msg.channelName)} is not a vchannel of any collection`);
       }
-      for (const msg of req.msgs) {
+      // Only the vchannel's owner moves its tick and its segments' row counts: a node that lost the
+      // vchannel (moved, released) may still report it once or twice before it stops consuming.
+      const owned = req.msgs.filter((msg) => c.channels.owner(msg.channelName)?.nodeId === nodeId);
+      for (const msg of owned) {
         c.hardBarrier.report(nodeId, msg.channelName, msg.timestamp);
         if (msg.segmentsStats.length > 0) c.segments.updateStats(msg.segmentsStats.map((s) => ({ segmentId: s.segmentId, numRows: s.numRows })));
       }
-      for (const msg of req.msgs) c.flushes.onTick(nodeId, msg.channelName, msg.timestamp);
+      for (const msg of owned) c.flushes.onTick(nodeId, msg.channelName, msg.timestamp);
+      if (owned.length < req.msgs.length) {
+        const foreign = req.msgs.filter((msg) => !owned.includes(msg)).map((msg) => {
+          const owner = c.channels.owner(msg.channelName);
+          return `${q(msg.channelName)} (${owner === undefined ? 'not assigned' : `owned by DataNode ${owner.nodeId}`})`;
+        });
+        throw errors.failedPrecondition(`DataNode ${nodeId} does not own ${foreign.join(', ')}: those ticks were ignored, the others applied`);
+      }
       return successStatus();
     }),
     getRecoveryInfo: unary(log, 'GetRecoveryInfo', m.GetRecoveryInfoResponse, async (req) => {
       const c = await core(req);
       if (req.collectionId === 0n) throw errors.invalidArgument('collectionId must be given');
-      return { status: successStatus(), channels: await c.recoveryInfo(req.collectionId, req.vchannel) };
+      return { status: successStatus(), channels: await c.recoveryInfo(req.collectionId, req.vchannel, req.partitionIds) };
     }),
 
     // ---- health ----

@@ -487,6 +487,18 @@ describe('master RPC validation (etcd + Kafka, over gRPC)', () => {
       'msgs[1]: channelName must not be empty',
     );
     await expectFailure(client.call('reportTimeTick', { base: { sourceId: 7n }, msgs: [{ channelName: v0, timestamp: 0n }] }), ErrorCode.InvalidArgument, 'msgs[0]: timestamp must be a TSO timestamp, got 0');
+    await expectFailure(
+      client.call('reportTimeTick', { base: { sourceId: 7n }, msgs: [{ channelName: v0, timestamp: ts }, { channelName: 'nope_1v0', timestamp: ts }] }),
+      ErrorCode.NotFound,
+      'msgs[1]: "nope_1v0" is not a vchannel of any collection',
+    );
+    // No DataNode runs here, so nobody owns the vchannel: the tick is ignored, and the caller told.
+    await expectFailure(
+      client.call('reportTimeTick', { base: { sourceId: 7n }, msgs: [{ channelName: v0, timestamp: ts }] }),
+      ErrorCode.FailedPrecondition,
+      `DataNode 7 does not own ${JSON.stringify(v0)} (not assigned): those ticks were ignored, the others applied`,
+    );
+    expect((await leader.server.leaderCore()).hardBarrier.channelTs(v0)).toBeUndefined();
   });
 
   it('master-rpc - GetRecoveryInfo rejects a missing or unknown collection and a vchannel of another collection', async () => {
@@ -497,6 +509,28 @@ describe('master RPC validation (etcd + Kafka, over gRPC)', () => {
       ErrorCode.NotFound,
       `${JSON.stringify(other.vchannels[0])} is not a vchannel of collection "books"`,
     );
+    const { partitionIds } = await client.call('showPartitions', { collectionName: 'books' });
+    await expectFailure(
+      client.call('getRecoveryInfo', { collectionId: books.id, partitionIds: [books.defaultPartition, UNKNOWN_ID] }),
+      ErrorCode.NotFound,
+      `partition ${UNKNOWN_ID} not found in collection "books" (its partitions: ${partitionIds.join(', ')})`,
+    );
+  });
+
+  it('master-rpc - GetRecoveryInfo with partitionIds returns only those partitions\' segments', async () => {
+    const [v0] = books.vchannels;
+    const { partitionIds } = await client.call('showPartitions', { collectionName: 'books' });
+    const p1 = partitionIds.find((id) => id !== books.defaultPartition)!;
+    const segmentsOf = async (ids: bigint[]) => {
+      const { channels } = await client.call('getRecoveryInfo', { collectionId: books.id, vchannel: v0, partitionIds: ids });
+      expect(channels.map((c) => c.channelName)).toEqual([v0]);
+      return { ids: channels[0]!.unflushedSegments.map((s) => s.segmentId), partitionIds: channels[0]!.partitionIds };
+    };
+    expect(await segmentsOf([books.defaultPartition])).toEqual({ ids: [books.segmentId], partitionIds: [books.defaultPartition] });
+    expect(await segmentsOf([p1])).toEqual({ ids: [], partitionIds: [p1] });
+    const all = await segmentsOf([]);
+    expect(all.ids).toContain(books.segmentId);
+    expect([...all.partitionIds].sort()).toEqual([...partitionIds].sort());
   });
 
   // ---- health and roles ----

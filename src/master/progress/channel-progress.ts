@@ -124,13 +124,21 @@ export class ChannelProgress {
     });
   }
 
-  /** How each vchannel of a collection (or just `vchannel`) resumes: seek position and segments. */
-  async recoveryInfo(collectionId: bigint, vchannel = ''): Promise<VchannelInfo[]> {
+  /**
+   * How each vchannel of a collection (or just `vchannel`) resumes: seek position and segments,
+   * those of `partitionIds` only when given (the seek position is the vchannel's either way).
+   * NOT_FOUND for an unknown collection, vchannel or partition.
+   */
+  async recoveryInfo(collectionId: bigint, vchannel = '', onlyPartitions: readonly bigint[] = []): Promise<VchannelInfo[]> {
     const { meta, segments } = this.options;
     const coll = meta.getCollection({ id: collectionId });
     if (vchannel !== '' && !coll.vchannels.includes(vchannel)) throw errors.notFound(`${q(vchannel)} is not a vchannel of collection ${q(coll.name)}`);
-    const all = segments.list(coll.id);
-    const partitionIds = meta.listPartitions(coll.id).map((p) => p.id);
+    const known = meta.listPartitions(coll.id).map((p) => p.id);
+    for (const id of onlyPartitions) {
+      if (!known.includes(id)) throw errors.notFound(`partition ${id} not found in collection ${q(coll.name)} (its partitions: ${known.join(', ')})`);
+    }
+    const partitionIds = onlyPartitions.length === 0 ? known : [...new Set(onlyPartitions)];
+    const all = segments.list(coll.id).filter((s) => partitionIds.includes(s.partitionId));
     const out: VchannelInfo[] = [];
     for (const [i, ch] of coll.vchannels.entries()) {
       if (vchannel !== '' && ch !== vchannel) continue;
