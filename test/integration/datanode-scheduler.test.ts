@@ -219,7 +219,8 @@ describe('DataNodes and the channel scheduler', () => {
     const owner = (await assignments()).find((a) => a.vchannel === v0)!.nodeId;
     const other = nodes.slice(0, 2).map((n) => n.server.serverId).find((id) => id !== owner)!;
     const [seg] = (await master.client.call('assignSegmentId', { segmentIdRequests: [{ collectionName: 'owned', channelName: v0, count: 5 }] })).segIdAssignments;
-    const binlog = { logId: 1n, logPath: 'files/insert_log/x/1.arrow', entriesNum: 5n };
+    // Log id 0 is what a sync starting at offset 0 derives (deriveLogId), so it is a valid id.
+    const binlog = { logId: 0n, logPath: 'files/insert_log/x/0.arrow', entriesNum: 5n };
     const req = (sourceId: bigint) => ({ base: { sourceId }, segmentId: seg!.segmentId, collectionId: created.collectionId, partitionId: seg!.partitionId, channel: v0, insertLogs: [binlog] });
 
     expect(await failure(master.client.call('saveBinlogPaths', req(other)))).toEqual({
@@ -235,6 +236,13 @@ describe('DataNodes and the channel scheduler', () => {
     await ownerNode.server.master.saveBinlogPaths({ ...req(0n), base: undefined });
     shown = await master.client.call('showSegments', { collectionId: created.collectionId, includeBinlogs: true });
     expect(shown.segments.find((s) => s.segmentId === seg!.segmentId)?.insertLogs.map((b) => b.logPath)).toEqual([binlog.logPath]);
+
+    // Ticks likewise: the other node's tick for v0 is ignored and it is told who owns v0.
+    const ts = (await master.client.call('allocTimestamp', { count: 1 })).timestamp;
+    expect(await failure(master.client.call('reportTimeTick', { base: { sourceId: other }, msgs: [{ channelName: v0, timestamp: ts }] }))).toEqual({
+      code: ErrorCode.FailedPrecondition,
+      message: `DataNode ${other} does not own ${JSON.stringify(v0)} (owned by DataNode ${owner}): those ticks were ignored, the others applied`,
+    });
   });
 
   it('datanode-scheduler - Flush returns once the owners, driven by their ticks, have flushed the sealed segments', async () => {

@@ -445,7 +445,7 @@ describe('master RPC validation (etcd + Kafka, over gRPC)', () => {
     await expectFailure(save({ ...base, collectionId: UNKNOWN_ID }), ErrorCode.NotFound, `collection ${UNKNOWN_ID} not found`);
     await expectFailure(save({ ...base, channel: other.vchannels[0]! }), ErrorCode.InvalidArgument, `${JSON.stringify(other.vchannels[0])} is not a vchannel of collection "books"`);
     await expectFailure(save({ ...base, insertLogs: [{ ...binlog, logPath: '' }] }), ErrorCode.InvalidArgument, 'insertLogs[0]: logPath must not be empty');
-    await expectFailure(save({ ...base, statsLogs: [{ ...binlog, logId: 0n }] }), ErrorCode.InvalidArgument, 'statsLogs[0]: logId must be positive, got 0');
+    await expectFailure(save({ ...base, statsLogs: [{ ...binlog, logId: -1n }] }), ErrorCode.InvalidArgument, 'statsLogs[0]: logId must not be negative, got -1');
     await expectFailure(save({ ...base, segmentId: UNKNOWN_ID, insertLogs: [binlog] }), ErrorCode.NotFound, `segment ${UNKNOWN_ID} does not exist`);
     await expectFailure(
       save({ ...base, channel: v1, insertLogs: [binlog] }),

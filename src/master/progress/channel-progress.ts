@@ -29,7 +29,8 @@ function mergeBinlogs(current: Binlog[], incoming: readonly Binlog[]): Binlog[] 
 function checkBinlogs(kind: string, logs: readonly Binlog[]): void {
   for (const [i, b] of logs.entries()) {
     if (b.logPath === '') throw errors.invalidArgument(`${kind}[${i}]: logPath must not be empty`);
-    if (b.logId <= 0n) throw errors.invalidArgument(`${kind}[${i}]: logId must be positive, got ${b.logId}`);
+    // deriveLogId gives 0..2^63-1: offset 0 (the first message of a topic) is log id 0.
+    if (b.logId < 0n) throw errors.invalidArgument(`${kind}[${i}]: logId must not be negative, got ${b.logId}`);
     if (b.entriesNum < 0n) throw errors.invalidArgument(`${kind}[${i}]: entriesNum must not be negative`);
   }
 }
