@@ -16,6 +16,7 @@ export function createMetaKV(config: { kv: KvConfig; etcd: EtcdConfig }, logger?
       endpoints: [...config.etcd.endpoints],
       rootPath: config.etcd.rootPath,
       dialTimeoutMs: config.etcd.dialTimeoutMs,
+      auth: { username: config.etcd.username, password: config.etcd.password },
       logger,
     });
   }

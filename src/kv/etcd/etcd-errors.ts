@@ -6,6 +6,7 @@
  */
 import {
   ClientClosedError,
+  EtcdAuthenticationFailedError,
   EtcdLeaseInvalidError,
   EtcdPermissionDeniedError,
   GRPCFailedPreconditionError,
@@ -40,6 +41,7 @@ export function fromEtcdError(err: unknown, what: string, context: Record<string
   if (err !== null && typeof err === 'object' && isRecoverableError(err as Error)) return make(ErrorCode.BackendUnavailable, true);
   if (
     err instanceof EtcdPermissionDeniedError ||
+    err instanceof EtcdAuthenticationFailedError ||
     err instanceof GRPCUnauthenticatedError ||
     err instanceof GRPCFailedPreconditionError ||
     err instanceof GRPCNotImplementedError

@@ -36,6 +36,12 @@ export interface EtcdKVOptions {
   dialTimeoutMs?: number;
   /** Delays between a watch's reconnect attempts, ms. Default 100 ms doubling up to 2 s. */
   watchBackoff?: WatchBackoff;
+  /**
+   * etcd user and password (etcd's `auth enable`); omitted or an empty username: no
+   * authentication. etcd3 exchanges them for a token before the first request and again when
+   * etcd answers that the token is no longer valid.
+   */
+  auth?: { username: string; password: string };
   logger?: Logger;
 }
 
@@ -85,6 +91,8 @@ export class EtcdKV implements MetaKV {
   private readonly watchers = new Set<EtcdWatcher>();
   private readonly leases = new Set<EtcdLease>();
   private state: EtcdKVState = 'open';
+  /** True when requests carry a user's token (`auth`). */
+  private readonly authenticated: boolean;
 
   constructor(options: EtcdKVOptions) {
     if (!Array.isArray(options.endpoints) || options.endpoints.length === 0 || !options.endpoints.every((e) => typeof e === 'string' && e.length > 0)) {
@@ -98,11 +106,21 @@ export class EtcdKV implements MetaKV {
     if (!(Number.isFinite(minMs) && minMs > 0 && Number.isFinite(maxMs) && maxMs >= minMs)) {
       throw errors.invalidArgument('watchBackoff needs 0 < minMs <= maxMs', { minMs, maxMs });
     }
+    const auth = options.auth;
+    if (auth !== undefined && (typeof auth.username !== 'string' || typeof auth.password !== 'string')) {
+      throw errors.invalidArgument('auth needs a username and a password, both strings');
+    }
+    if (auth !== undefined && auth.username === '' && auth.password !== '') {
+      throw errors.invalidArgument('an etcd password was given without a username (etcd.username)');
+    }
+    const credentials = auth !== undefined && auth.username !== '' ? { username: auth.username, password: auth.password } : undefined;
+    this.authenticated = credentials !== undefined;
     this.root = options.rootPath === '' || options.rootPath.endsWith('/') ? options.rootPath : `${options.rootPath}/`;
     this.rootBytes = Buffer.from(this.root, 'utf8');
     this.log = (options.logger ?? silentLogger).child({ component: 'etcd-kv', root: this.root });
     this.client = new Etcd3({
       hosts: options.endpoints,
+      ...(credentials === undefined ? {} : { auth: credentials }),
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + dialTimeoutMs }),
       faultHandling: { host: () => passThrough, global: passThrough },
       grpcOptions: {
@@ -202,6 +220,9 @@ export class EtcdKV implements MetaKV {
       this.log.child({ watch: prefix }),
       (w) => this.watchers.delete(w),
       this.watchBackoff,
+      // Any unary request answered "invalid auth token" makes etcd3 fetch a new token and retry;
+      // a count of the watched range is the smallest one the watch's permission covers.
+      this.authenticated ? async () => void (await this.client.kv.range({ key, range_end: end, count_only: true })) : undefined,
     );
     this.watchers.add(watcher);
     return watcher;

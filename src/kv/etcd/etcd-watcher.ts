@@ -25,6 +25,9 @@ export interface WatchBackoff {
   maxMs: number;
 }
 
+/** etcd's ErrInvalidAuthToken, as it reaches a watch (a cancel reason or a stream status). */
+const isInvalidToken = (message: string): boolean => message.includes('invalid auth token');
+
 /** The default reconnect backoff: 100 ms doubling up to 2 s. */
 export const DEFAULT_WATCH_BACKOFF: WatchBackoff = { minMs: 100, maxMs: 2_000 };
 
@@ -58,6 +61,11 @@ export class EtcdWatcher extends EventEmitter<WatcherEvents> implements Watcher 
     private readonly log: Logger,
     private readonly onClosed: (w: EtcdWatcher) => void,
     private readonly backoff: WatchBackoff = DEFAULT_WATCH_BACKOFF,
+    /**
+     * Gets etcd3 a new auth token (etcd forgets its tokens when it restarts, and a watch created
+     * with a stale one is cancelled). Called before reconnecting after such a refusal.
+     */
+    private readonly refreshAuth?: () => Promise<void>,
   ) {
     super();
     this.backoffMs = backoff.minMs;
@@ -130,6 +138,11 @@ export class EtcdWatcher extends EventEmitter<WatcherEvents> implements Watcher 
       this.deliver('compacted', compactRevision);
       return;
     }
+    if (res.canceled && this.refreshAuth !== undefined && isInvalidToken(res.cancel_reason)) {
+      // The token died with a restart of etcd: get a new one and resume where we were.
+      this.onFailure(attempt, new TidalError(ErrorCode.BackendUnavailable, `etcd cancelled the watch: ${res.cancel_reason}`, { retriable: true }), true);
+      return;
+    }
     if (res.canceled) {
       // etcd refused or ended the watch for a reason other than compaction: nothing to resume.
       const err = new TidalError(ErrorCode.BackendUnavailable, `etcd cancelled the watch: ${res.cancel_reason || 'no reason given'}`, { retriable: false });
@@ -172,7 +185,7 @@ export class EtcdWatcher extends EventEmitter<WatcherEvents> implements Watcher 
     }
   }
 
-  private onFailure(attempt: number, err: unknown): void {
+  private onFailure(attempt: number, err: unknown, staleToken = isInvalidToken(err instanceof Error ? err.message : String(err))): void {
     if (attempt !== this.attempt || this.state === 'closed') return;
     this.attempt += 1;
     this.dropStream();
@@ -182,8 +195,17 @@ export class EtcdWatcher extends EventEmitter<WatcherEvents> implements Watcher 
       this.deliver('disconnected', fromEtcdError(err, 'watch'));
     }
     const jitter = 0.75 + Math.random() / 2;
-    this.reconnectTimer = setTimeout(() => void this.connect(), Math.round(this.backoffMs * jitter));
+    this.reconnectTimer = setTimeout(() => void this.reconnect(staleToken), Math.round(this.backoffMs * jitter));
     this.backoffMs = Math.min(this.backoff.maxMs, this.backoffMs * 2);
+  }
+
+  private async reconnect(staleToken: boolean): Promise<void> {
+    if (staleToken && this.refreshAuth !== undefined) {
+      // A failure here (etcd still down) shows again as the next attempt's failure.
+      await this.refreshAuth().catch((err: unknown) => this.log.debug({ err }, 'refreshing the etcd auth token failed'));
+      if (this.state === 'closed') return;
+    }
+    await this.connect();
   }
 
   private dropStream(): void {

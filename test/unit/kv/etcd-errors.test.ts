@@ -1,4 +1,4 @@
-import { ClientClosedError, EtcdLeaseInvalidError, EtcdPermissionDeniedError, GRPCDeadlineExceededError, GRPCInvalidArgumentError, GRPCOutOfRangeError, GRPCUnavailableError } from 'etcd3';
+import { ClientClosedError, EtcdAuthenticationFailedError, EtcdLeaseInvalidError, EtcdPermissionDeniedError, GRPCDeadlineExceededError, GRPCInvalidArgumentError, GRPCOutOfRangeError, GRPCUnavailableError } from 'etcd3';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TidalError } from '../../../src/common/errors.js';
 import { fromEtcdError } from '../../../src/kv/etcd/etcd-errors.js';
@@ -26,6 +26,10 @@ describe('etcd-errors', () => {
     const denied = fromEtcdError(new EtcdPermissionDeniedError('etcdserver: permission denied'), 'put');
     expect(denied.code).toBe(ErrorCode.BackendUnavailable);
     expect(denied.retriable).toBe(false);
+    // A wrong etcd.password does not get better by retrying.
+    const badPassword = fromEtcdError(new EtcdAuthenticationFailedError('etcdserver: authentication failed, invalid user ID or password'), 'put');
+    expect(badPassword.code).toBe(ErrorCode.BackendUnavailable);
+    expect(badPassword.retriable).toBe(false);
   });
 
   it('etcd-errors - a TidalError passes through unchanged', () => {
