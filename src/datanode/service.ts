@@ -10,9 +10,10 @@
  * - While the node is not serving (starting, re-registering its session, stopping) every call but
  *   GetStatus answers UNAVAILABLE.
  */
-import type { handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import { ErrorCode, TidalError, errors } from '../common/errors.js';
+import type { handleUnaryCall } from '@grpc/grpc-js';
+import { errors } from '../common/errors.js';
 import { errorToStatus, successStatus } from '../common/grpc-status.js';
+import { logRpcFailure, unaryStatus } from '../common/grpc-unary.js';
 import type { Logger } from '../common/log.js';
 import { StateCode, type MsgBase, type Status } from '../gen/common.js';
 import { GetStatusResponse, type DataNodeServer as DataNodeHandlers, type DataPathCounters } from '../gen/datanode.js';
@@ -69,22 +70,12 @@ export interface DataNodeServiceHost {
 
 const q = (s: string) => JSON.stringify(s);
 
-function logFailure(log: Logger, rpc: string, err: unknown): void {
-  if (err instanceof TidalError && err.code !== ErrorCode.Internal) log.debug({ rpc, code: err.code, reason: err.message }, 'rpc failed');
-  else log.error({ rpc, err }, 'rpc failed with an unexpected error');
-}
-
-/** A unary handler answering a bare Status (the master's src/master/grpc/unary.ts, which this side may not import). */
+/** A unary handler answering a bare Status: success when `fn` resolves, the error's status when it throws. */
 function statusCall<Req>(log: Logger, rpc: string, fn: (req: Req) => Promise<void>): handleUnaryCall<Req, Status> {
-  return (call: ServerUnaryCall<Req, Status>, callback: sendUnaryData<Status>) => {
-    fn(call.request).then(
-      () => callback(null, successStatus()),
-      (err: unknown) => {
-        logFailure(log, rpc, err);
-        callback(null, errorToStatus(err));
-      },
-    );
-  };
+  return unaryStatus<Req>(log, rpc, async (req) => {
+    await fn(req);
+    return successStatus();
+  });
 }
 
 /** Checks one vchannel of a WatchDmChannels request. */
@@ -200,7 +191,7 @@ export function createDataNodeService(host: DataNodeServiceHost, log: Logger): D
         const memoryUsedBytes = host.channels.memoryUsedBytes === undefined ? channels.reduce((sum, c) => sum + c.bufferedBytes, 0n) : BigInt(host.channels.memoryUsedBytes());
         callback(null, { status: successStatus(), nodeId: host.nodeId(), state: host.stateCode(), channels, memoryUsedBytes, counters: statusCounters(host.channels) });
       } catch (err) {
-        logFailure(log, 'GetStatus', err);
+        logRpcFailure(log, 'GetStatus', err);
         callback(null, GetStatusResponse.fromPartial({ status: errorToStatus(err), nodeId: host.nodeId(), state: host.stateCode() }));
       }
     },

@@ -10,7 +10,7 @@ import type { MsgBase, Status } from '../gen/common.js';
 import * as m from '../gen/master.js';
 import type { SegmentInfo } from '../gen/segment.js';
 import type { MasterCore } from './master-core.js';
-import { unary, unaryStatus } from './grpc/unary.js';
+import { unary, unaryStatus } from '../common/grpc-unary.js';
 import { MAX_LOGICAL } from '../common/hybrid-ts.js';
 import { DDL_RECONCILE_WAIT_MS } from './scheduler/channel-scheduler.js';
 import { flushWaitMs } from './scheduler/flush-coordinator.js';

@@ -4,17 +4,18 @@
  * transport error, so clients read one place for every failure.
  */
 import type { handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import { errorToStatus } from '../../common/grpc-status.js';
-import type { Logger } from '../../common/log.js';
-import type { Status } from '../../gen/common.js';
-import { ErrorCode, TidalError } from '../../common/errors.js';
+import { errorToStatus } from './grpc-status.js';
+import type { Logger } from './log.js';
+import type { Status } from '../gen/common.js';
+import { ErrorCode, TidalError } from './errors.js';
 
 /** What ts-proto generates for every message: enough to build a response from a partial. */
 export interface ResponseFns<T> {
   fromPartial(object: { status?: Status } & Record<string, unknown>): T;
 }
 
-function logFailure(log: Logger, rpc: string, err: unknown): void {
+/** Logs a failed call: a TidalError (the caller's or a backend's problem) at debug, anything else as an error. */
+export function logRpcFailure(log: Logger, rpc: string, err: unknown): void {
   if (err instanceof TidalError && err.code !== ErrorCode.Internal) log.debug({ rpc, code: err.code, reason: err.message }, 'rpc failed');
   else log.error({ rpc, err }, 'rpc failed with an unexpected error');
 }
@@ -30,7 +31,7 @@ export function unary<Req, Res>(
     fn(call.request, call).then(
       (res) => callback(null, res),
       (err: unknown) => {
-        logFailure(log, rpc, err);
+        logRpcFailure(log, rpc, err);
         callback(null, type.fromPartial({ status: errorToStatus(err) }));
       },
     );
@@ -47,7 +48,7 @@ export function unaryStatus<Req>(
     fn(call.request, call).then(
       (res) => callback(null, res),
       (err: unknown) => {
-        logFailure(log, rpc, err);
+        logRpcFailure(log, rpc, err);
         callback(null, errorToStatus(err));
       },
     );
