@@ -20,6 +20,24 @@ export function logRpcFailure(log: Logger, rpc: string, err: unknown): void {
   else log.error({ rpc, err }, 'rpc failed with an unexpected error');
 }
 
+/** A unary handler: `fn`'s response, or `failed(status of the error)` when it throws. */
+function handler<Req, Res>(
+  log: Logger,
+  rpc: string,
+  fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+  failed: (status: Status) => Res,
+): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    fn(call.request, call).then(
+      (res) => callback(null, res),
+      (err: unknown) => {
+        logRpcFailure(log, rpc, err);
+        callback(null, failed(errorToStatus(err)));
+      },
+    );
+  };
+}
+
 /** A unary handler whose response message holds a `status` field. */
 export function unary<Req, Res>(
   log: Logger,
@@ -27,15 +45,7 @@ export function unary<Req, Res>(
   type: ResponseFns<Res>,
   fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    fn(call.request, call).then(
-      (res) => callback(null, res),
-      (err: unknown) => {
-        logRpcFailure(log, rpc, err);
-        callback(null, type.fromPartial({ status: errorToStatus(err) }));
-      },
-    );
-  };
+  return handler(log, rpc, fn, (status) => type.fromPartial({ status }));
 }
 
 /** A unary handler whose response is a bare `common.Status`. */
@@ -44,13 +54,5 @@ export function unaryStatus<Req>(
   rpc: string,
   fn: (request: Req, call: ServerUnaryCall<Req, Status>) => Promise<Status>,
 ): handleUnaryCall<Req, Status> {
-  return (call: ServerUnaryCall<Req, Status>, callback: sendUnaryData<Status>) => {
-    fn(call.request, call).then(
-      (res) => callback(null, res),
-      (err: unknown) => {
-        logRpcFailure(log, rpc, err);
-        callback(null, errorToStatus(err));
-      },
-    );
-  };
+  return handler(log, rpc, fn, (status) => status);
 }

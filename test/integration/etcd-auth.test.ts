@@ -10,6 +10,7 @@ import { ErrorCode, TidalError } from '../../src/common/errors.js';
 import { createMetaKV } from '../../src/kv/create.js';
 import { EtcdKV } from '../../src/kv/index.js';
 import { EtcdServer } from '../harness/etcd.js';
+import { rejection } from '../helpers/rejection.js';
 
 const ROOT_PASSWORD = 'root-secret';
 const USER = 'tidal';
@@ -38,16 +39,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
-
-/** What `fn` throws, as a TidalError (fails the test if it resolves or throws something else). */
-async function failure(fn: () => Promise<unknown>): Promise<TidalError> {
-  const err = await fn().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TidalError);
-  return err as TidalError;
-}
 
 describe('etcd with authentication', () => {
   it('etcd-auth - with the user and password from the config, reads, writes, transactions, watches and leases work under the root path', async () => {
@@ -86,17 +77,17 @@ describe('etcd with authentication', () => {
     const anonymous = new EtcdKV({ endpoints: server.endpoints, rootPath: `${PREFIX}/b` });
     const outside = new EtcdKV({ endpoints: server.endpoints, rootPath: 'elsewhere', auth: { username: USER, password: PASSWORD } });
     try {
-      const bad = await failure(() => wrong.put('k', 'v'));
+      const bad = await rejection(wrong.put('k', 'v'));
       expect(bad.code).toBe(ErrorCode.BackendUnavailable);
       expect(bad.retriable).toBe(false);
       expect(bad.message).toMatch(/^put key k: .*authentication failed/);
       expect(bad.message).not.toContain('not-it');
 
-      const none = await failure(() => anonymous.get('k'));
+      const none = await rejection(anonymous.get('k'));
       expect(none.retriable).toBe(false);
       expect(none.message).toMatch(/^get key k: .*user name is empty/);
 
-      const denied = await failure(() => outside.put('k', 'v'));
+      const denied = await rejection(outside.put('k', 'v'));
       expect(denied.retriable).toBe(false);
       expect(denied.message).toMatch(/^put key k: .*permission denied/);
     } finally {

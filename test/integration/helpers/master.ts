@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type TidalConfig, type TidalConfigInput } from '../../../src/common/config.js';
-import { ErrorCode, TidalError } from '../../../src/common/errors.js';
+import { ErrorCode } from '../../../src/common/errors.js';
 import { silentLogger } from '../../../src/common/log.js';
 import { EtcdKV } from '../../../src/kv/etcd/etcd-kv.js';
 import { MasterServer } from '../../../src/master/server.js';
@@ -21,6 +21,7 @@ import { KafkaMsgStream } from '../../../src/mq/kafka/kafka-msg-stream.js';
 import { MasterClient } from '../../../src/proxy/master-client.js';
 import { endpoints, uniqueName } from '../../harness/endpoints.js';
 import { ProcessGroups, signalGroup } from '../../harness/process-groups.js';
+import { rejection } from '../../helpers/rejection.js';
 
 /** The repository root (this file is test/integration/helpers/master.ts). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -275,16 +276,8 @@ export async function waitForLeader(client: MasterClient, timeoutMs = 20_000): P
   }
 }
 
-/** The rejection of `p` as a TidalError; fails if `p` resolves or rejects with something else. */
-export async function rpcError(p: Promise<unknown>): Promise<TidalError> {
-  const outcome = await p.then(
-    (res) => ({ ok: true as const, res }),
-    (err: unknown) => ({ ok: false as const, err }),
-  );
-  if (outcome.ok) throw new Error(`expected the call to fail, it answered ${JSON.stringify(outcome.res, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`);
-  if (!(outcome.err instanceof TidalError)) throw new Error(`expected a TidalError, got ${String(outcome.err)}`);
-  return outcome.err;
-}
+/** The rejection of `p` as a TidalError (test/helpers/rejection.ts). */
+export const rpcError = rejection;
 
 /** `{code, message}` of a failed call, for one `toEqual`/`toMatchObject`. */
 export async function failure(p: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, TidalError } from '../../../src/common/errors.js';
 import { MemoryKV, MvccStore, type MvccChange, type MvccJournal } from '../../../src/kv/index.js';
+import { rejection } from '../../helpers/rejection.js';
 
 /** A journal that keeps changes in a list and fails every write once `failing` is set. */
 class ListJournal implements MvccJournal {
@@ -16,16 +17,6 @@ class ListJournal implements MvccJournal {
     if (this.failing) throw new Error('disk full');
     this.changes.push(structuredClone(change));
   }
-}
-
-async function rejection(p: Promise<unknown>): Promise<TidalError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(TidalError);
-    return err as TidalError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('mvcc-journal', () => {

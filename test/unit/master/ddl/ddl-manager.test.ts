@@ -12,6 +12,7 @@ import { IdAllocator } from '../../../../src/master/idalloc/id-allocator.js';
 import { MetaTable } from '../../../../src/master/meta/index.js';
 import { TimestampOracle } from '../../../../src/master/tso/timestamp-oracle.js';
 import { readAll } from '../../../helpers/read-all.js';
+import { rejection } from '../../../helpers/rejection.js';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -89,15 +90,6 @@ async function offsets(f: Fixture): Promise<bigint[]> {
 /** Every meta key with its value and revision. */
 async function metaKeys(kv: MemoryKV): Promise<unknown[]> {
   return (await kv.range('meta/')).kvs.map((k) => [k.key, k.value.toString('hex'), k.modRevision]);
-}
-
-async function rejection(p: Promise<unknown>): Promise<TidalError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TidalError);
-  return err as TidalError;
 }
 
 describe('ddl-manager', () => {

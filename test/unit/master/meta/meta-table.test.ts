@@ -5,6 +5,7 @@ import { CollectionSchema, DataType, FieldSchema } from '../../../../src/gen/sch
 import { MemoryKV } from '../../../../src/kv/embedded/memory-kv.js';
 import type { Compare, MetaKV, TxnRequest, TxnResult } from '../../../../src/kv/meta-kv.js';
 import type { CollectionLookup } from '../../../../src/master/segment/collection-lookup.js';
+import { rejection } from '../../../helpers/rejection.js';
 import { MetaTable, collectionKey, collectionNameKey, partitionKey, validateCollectionSchema } from '../../../../src/master/meta/index.js';
 
 const closers: (() => Promise<void>)[] = [];
@@ -67,15 +68,6 @@ function snapshot(meta: MetaTable) {
     livePartitions: meta.listCollections().map((c) => meta.listPartitions(c.id).map((p) => p.name)),
     usage: [...meta.pchannelUsage()],
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<TidalError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TidalError);
-  return err as TidalError;
 }
 
 /** A MetaKV that delegates to MemoryKV and can fail its next transactions on purpose. */
