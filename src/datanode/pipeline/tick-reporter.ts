@@ -5,14 +5,23 @@
  * - Every `intervalMs`, one ReportTimeTick carries a DataNodeTtMsg for each vchannel whose tick
  *   moved since the last report (the tick the time-tick node consumed, and the row counts of its
  *   growing segments). The flowgraphs never wait for it; a failed report is sent again next time.
+ *   When the master refuses a vchannel of the report (NOT_FOUND, FAILED_PRECONDITION: it moved to
+ *   another node or its collection was dropped), each vchannel is reported alone, so the refused
+ *   one holds back no other; the refused one is sent again only once its tick moves.
  * - A vchannel with nothing buffered and no sync in flight whose consumed position passed its
  *   saved checkpoint gets a checkpoint-only SaveBinlogPaths (no binlogs; any segment of the
  *   vchannel names it, as the master requires one) at most every `checkpointIntervalMs`.
  */
+import { ErrorCode, hasCode } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { DataNodeTtMsg } from '../../gen/msg.js';
 import type { MasterLink } from '../master-link.js';
 import type { VchannelPipeline } from './vchannel-pipeline.js';
+
+/** The master's answer for a vchannel this node may not report: NOT_FOUND (no such vchannel) or FAILED_PRECONDITION (another owner). */
+function isRefusal(err: unknown): boolean {
+  return hasCode(err, ErrorCode.NotFound) || hasCode(err, ErrorCode.FailedPrecondition);
+}
 
 /** Options of {@link TickReporter}. */
 export interface TickReporterOptions {
@@ -64,16 +73,44 @@ export class TickReporter {
   private async report(): Promise<void> {
     const dirty = this.options.pipelines().filter((p) => p.tickDirty && p.buffer.consumedTs > 0n && p.failed === undefined);
     if (dirty.length === 0) return;
-    const msgs: Partial<DataNodeTtMsg>[] = dirty.map((p) => {
+    const msgOf = (p: VchannelPipeline): Partial<DataNodeTtMsg> => {
       p.tickDirty = false;
       return { channelName: p.vchannel, timestamp: p.buffer.consumedTs, segmentsStats: p.buffer.segmentStats() };
-    });
+    };
     try {
-      await this.options.master.reportTimeTick({ msgs }, { signal: this.stop.signal });
+      await this.options.master.reportTimeTick({ msgs: dirty.map(msgOf) }, { signal: this.stop.signal });
     } catch (err) {
-      for (const p of dirty) p.tickDirty = true;
-      if (!this.stop.signal.aborted) this.log.warn({ err, vchannels: dirty.length }, 'reporting ticks failed; they are sent again at the next round');
+      if (this.stop.signal.aborted) return;
+      if (dirty.length > 1 && isRefusal(err)) {
+        // One vchannel the master no longer gives this node (moved, or its collection dropped)
+        // must not hold back the others' ticks until its pipeline stops: report each on its own.
+        for (const p of dirty) await this.reportOne(p, msgOf(p));
+        return;
+      }
+      this.failed(dirty, err);
     }
+  }
+
+  private async reportOne(p: VchannelPipeline, msg: Partial<DataNodeTtMsg>): Promise<void> {
+    try {
+      await this.options.master.reportTimeTick({ msgs: [msg] }, { signal: this.stop.signal });
+    } catch (err) {
+      if (!this.stop.signal.aborted) this.failed([p], err);
+    }
+  }
+
+  /**
+   * After a failed report: a refused vchannel is not sent again until its tick moves (its
+   * pipeline is about to be released); any other failure is sent again at the next round.
+   */
+  private failed(pipelines: readonly VchannelPipeline[], err: unknown): void {
+    const vchannels = pipelines.map((p) => p.vchannel);
+    if (isRefusal(err)) {
+      this.log.warn({ err, vchannels }, 'the master refused these vchannels\' ticks (not owned by this node, or not a vchannel any more)');
+      return;
+    }
+    for (const p of pipelines) p.tickDirty = true;
+    this.log.warn({ err, vchannels }, 'reporting ticks failed; they are sent again at the next round');
   }
 
   private async saveIdleCheckpoints(): Promise<void> {
