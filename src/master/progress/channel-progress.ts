@@ -127,7 +127,8 @@ export class ChannelProgress {
 
   /**
    * How each vchannel of a collection (or just `vchannel`) resumes: seek position and segments,
-   * those of `partitionIds` only when given (the seek position is the vchannel's either way).
+   * those of `partitionIds` only when given (the seek position is the vchannel's either way;
+   * without them, every segment, dropped partitions' included).
    * NOT_FOUND for an unknown collection, vchannel or partition.
    */
   async recoveryInfo(collectionId: bigint, vchannel = '', onlyPartitions: readonly bigint[] = []): Promise<VchannelInfo[]> {
@@ -139,7 +140,10 @@ export class ChannelProgress {
       if (!known.includes(id)) throw errors.notFound(`partition ${id} not found in collection ${q(coll.name)} (its partitions: ${known.join(', ')})`);
     }
     const partitionIds = onlyPartitions.length === 0 ? known : [...new Set(onlyPartitions)];
-    const all = segments.list(coll.id).filter((s) => partitionIds.includes(s.partitionId));
+    // Without partitionIds every segment is listed, those of dropped partitions too: a DataNode
+    // replaying a DropPartition must find the partition's segments to drop them, and must skip
+    // their rows below each one's flushed position.
+    const all = onlyPartitions.length === 0 ? segments.list(coll.id) : segments.list(coll.id).filter((s) => partitionIds.includes(s.partitionId));
     const out: VchannelInfo[] = [];
     for (const [i, ch] of coll.vchannels.entries()) {
       if (vchannel !== '' && ch !== vchannel) continue;
