@@ -498,7 +498,8 @@ describe('master RPC validation (etcd + Kafka, over gRPC)', () => {
       ErrorCode.FailedPrecondition,
       `DataNode 7 does not own ${JSON.stringify(v0)} (not assigned): those ticks were ignored, the others applied`,
     );
-    expect((await leader.server.leaderCore()).hardBarrier.channelTs(v0)).toBeUndefined();
+    // Not kept either (nodeTs reads reports of unregistered nodes too).
+    expect((await leader.server.leaderCore()).hardBarrier.nodeTs(7n)).toBeUndefined();
   });
 
   it('master-rpc - GetRecoveryInfo rejects a missing or unknown collection and a vchannel of another collection', async () => {
@@ -531,6 +532,18 @@ describe('master RPC validation (etcd + Kafka, over gRPC)', () => {
     const all = await segmentsOf([]);
     expect(all.ids).toContain(books.segmentId);
     expect([...all.partitionIds].sort()).toEqual([...partitionIds].sort());
+  });
+
+  it('master-rpc - GetRecoveryInfo without partitionIds still lists the segments of a dropped partition', async () => {
+    // A DataNode replaying the DropPartition needs them: to drop them, and to skip their rows.
+    const [v0] = other.vchannels;
+    await client.call('createPartition', { collectionName: 'other', partitionName: 'gone' });
+    const [seg] = (await client.call('assignSegmentId', { segmentIdRequests: [{ collectionName: 'other', partitionName: 'gone', channelName: v0!, count: 3 }] })).segIdAssignments;
+    await client.call('dropPartition', { collectionName: 'other', partitionName: 'gone' });
+    const { channels } = await client.call('getRecoveryInfo', { collectionId: other.id, vchannel: v0! });
+    const listed = [...channels[0]!.unflushedSegments, ...channels[0]!.flushedSegments].map((s) => s.segmentId).concat(channels[0]!.droppedSegmentIds);
+    expect(listed).toContain(seg!.segmentId);
+    expect(channels[0]!.partitionIds).not.toContain(seg!.partitionId);
   });
 
   // ---- health and roles ----

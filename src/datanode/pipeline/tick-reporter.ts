@@ -84,18 +84,29 @@ export class TickReporter {
       if (dirty.length > 1 && isRefusal(err)) {
         // One vchannel the master no longer gives this node (moved, or its collection dropped)
         // must not hold back the others' ticks until its pipeline stops: report each on its own.
-        for (const p of dirty) await this.reportOne(p, msgOf(p));
+        // A failure that may pass (the master went away meanwhile) ends the round: the rest wait
+        // for the next one rather than each spending the link's whole retry budget.
+        for (const [i, p] of dirty.entries()) {
+          if (!(await this.reportOne(p, msgOf(p)))) {
+            for (const rest of dirty.slice(i + 1)) rest.tickDirty = true;
+            return;
+          }
+        }
         return;
       }
       this.failed(dirty, err);
     }
   }
 
-  private async reportOne(p: VchannelPipeline, msg: Partial<DataNodeTtMsg>): Promise<void> {
+  /** Reports one vchannel; false when the round should end (a failure that may pass, or closing). */
+  private async reportOne(p: VchannelPipeline, msg: Partial<DataNodeTtMsg>): Promise<boolean> {
     try {
       await this.options.master.reportTimeTick({ msgs: [msg] }, { signal: this.stop.signal });
+      return true;
     } catch (err) {
-      if (!this.stop.signal.aborted) this.failed([p], err);
+      if (this.stop.signal.aborted) return false;
+      this.failed([p], err);
+      return isRefusal(err);
     }
   }
 
