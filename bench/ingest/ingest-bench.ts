@@ -73,6 +73,7 @@ const HELP = `Usage: npm run bench:ingest -- [options]      (= npx tsx bench/ing
   --batch-rows N       rows per TidalClient.insert call while producing (20000)
   --buffer-limit-mb N  the DataNode's datanode.flush.memoryLimitBytes, MiB (256)
   --buffer-size-mb N   the DataNode's datanode.flush.bufferSizeBytes, MiB (16, the default)
+  --fetch-max-mb N     the DataNode's kafka.fetchMaxBytes, MiB (1, the default)
   --timeout-ms N       longest the DataNode run may take (600000)
   --cpu-prof DIR       run the DataNode with --cpu-prof, profile written to DIR on its exit
   --out FILE           JSON results (bench/results/ingest.json)
@@ -91,6 +92,7 @@ interface Options {
   batchRows: number;
   bufferLimitBytes: number;
   bufferSizeBytes: number;
+  fetchMaxBytes: number;
   timeoutMs: number;
   cpuProfDir: string | undefined;
   out: string;
@@ -106,6 +108,7 @@ function parseOptions(argv: string[]): Options {
       'batch-rows': { type: 'string', default: '20000' },
       'buffer-limit-mb': { type: 'string', default: '256' },
       'buffer-size-mb': { type: 'string', default: '16' },
+      'fetch-max-mb': { type: 'string', default: '1' },
       'timeout-ms': { type: 'string', default: '600000' },
       'cpu-prof': { type: 'string' },
       out: { type: 'string' },
@@ -135,6 +138,7 @@ function parseOptions(argv: string[]): Options {
     batchRows: int('batch-rows', 1),
     bufferLimitBytes,
     bufferSizeBytes,
+    fetchMaxBytes: int('fetch-max-mb', 1, 1024) * MiB,
     timeoutMs: int('timeout-ms', 1_000),
     cpuProfDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     out: values.out ?? resolve(dirname(fileURLToPath(import.meta.url)), '../results/ingest.json'),
@@ -310,6 +314,7 @@ async function main(): Promise<void> {
           TIDAL_DATANODE_PORT: '0',
           TIDAL_DATANODE_FLUSH_BUFFER_SIZE_BYTES: String(opts.bufferSizeBytes),
           TIDAL_DATANODE_FLUSH_MEMORY_LIMIT_BYTES: String(opts.bufferLimitBytes),
+          TIDAL_KAFKA_FETCH_MAX_BYTES: String(opts.fetchMaxBytes),
           TIDAL_LOG_LEVEL: 'info',
         },
         produced,
@@ -461,6 +466,7 @@ async function main(): Promise<void> {
       shards: opts.shards,
       dim: opts.dim,
       buffer_size_mb: opts.bufferSizeBytes / MiB,
+      fetch_max_mb: opts.fetchMaxBytes / MiB,
       sync_concurrency: DATANODE_SYNC_CONCURRENCY,
       servers: servers.origin,
       node: process.version,
@@ -502,7 +508,7 @@ async function main(): Promise<void> {
   });
   if (cpuRows.length > 0) console.table(cpuRows);
   console.log(
-    `rows ${fmt(rows)}, ${produced.insertMessages} Insert records, ${opts.shards} shards, buffer ${opts.bufferSizeBytes / MiB} MiB / limit ${opts.bufferLimitBytes / MiB} MiB, node ${process.version}, ${availableParallelism()} cpus, load ${results.setup.loadavg_1m_before} → ${results.setup.loadavg_1m_after}, calibration ${calibrationBefore} → ${calibrationAfter} ms`,
+    `rows ${fmt(rows)}, ${produced.insertMessages} Insert records, ${opts.shards} shards, buffer ${opts.bufferSizeBytes / MiB} MiB / limit ${opts.bufferLimitBytes / MiB} MiB, fetch ${opts.fetchMaxBytes / MiB} MiB, node ${process.version}, ${availableParallelism()} cpus, load ${results.setup.loadavg_1m_before} → ${results.setup.loadavg_1m_after}, calibration ${calibrationBefore} → ${calibrationAfter} ms`,
   );
   mkdirSync(dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);

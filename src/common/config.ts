@@ -91,6 +91,8 @@ const kafkaSchema = section({
   clientId: str(/^\S+$/, 'a non-empty string without spaces').default('tidal'),
   /** Largest record batch a producer sends, bytes (the broker's message.max.bytes is ~1 MiB by default). */
   maxMessageBytes: int(64 * KiB).default(1 * MiB),
+  /** Bytes one consumer fetch returns at most per pchannel (its read-ahead; a larger record still comes whole). */
+  fetchMaxBytes: int(64 * KiB, 1024 * MiB).default(1 * MiB),
 });
 
 const s3Schema = section({

@@ -16,6 +16,7 @@ export function createMsgStream(config: { mq: MqConfig; kafka: KafkaConfig }, lo
       brokers: [...config.kafka.brokers],
       clientId: config.kafka.clientId,
       maxMessageBytes: config.kafka.maxMessageBytes,
+      fetchMaxBytes: config.kafka.fetchMaxBytes,
       logger,
     });
   }
