@@ -67,6 +67,8 @@ export class KafkaMsgStream implements MsgStream {
   /** Produce calls to one channel run one after another. */
   private readonly produceTails = new Map<string, Promise<unknown>>();
   private readonly consumerSettings: KafkaConsumerSettings;
+  /** Bytes one consumer fetch returns at most (the `fetchMaxBytes` option). */
+  readonly fetchMaxBytes: number;
   private readonly replicationFactor: number;
   private readonly adminTimeoutMs: number;
   private state: KafkaMsgStreamState = 'open';
@@ -81,9 +83,10 @@ export class KafkaMsgStream implements MsgStream {
     const logger = options.logger ?? silentLogger;
     this.rootLog = logger;
     this.log = logger.child({ component: 'kafka-msg-stream' });
+    this.fetchMaxBytes = positiveInt('fetchMaxBytes', options.fetchMaxBytes ?? 1024 * 1024);
     this.consumerSettings = {
       fetchMaxWaitMs: positiveInt('fetchMaxWaitMs', options.fetchMaxWaitMs ?? 500),
-      fetchMaxBytes: positiveInt('fetchMaxBytes', options.fetchMaxBytes ?? 1024 * 1024),
+      fetchMaxBytes: this.fetchMaxBytes,
       sessionTimeoutMs: 30_000,
       heartbeatIntervalMs: 3_000,
       startTimeoutMs: this.adminTimeoutMs,
