@@ -94,7 +94,7 @@ export class TickReporter {
         }
         return;
       }
-      this.failed(dirty, err);
+      this.reportFailed(dirty, err);
     }
   }
 
@@ -105,7 +105,7 @@ export class TickReporter {
       return true;
     } catch (err) {
       if (this.stop.signal.aborted) return false;
-      this.failed([p], err);
+      this.reportFailed([p], err);
       return isRefusal(err);
     }
   }
@@ -114,7 +114,7 @@ export class TickReporter {
    * After a failed report: a refused vchannel is not sent again until its tick moves (its
    * pipeline is about to be released); any other failure is sent again at the next round.
    */
-  private failed(pipelines: readonly VchannelPipeline[], err: unknown): void {
+  private reportFailed(pipelines: readonly VchannelPipeline[], err: unknown): void {
     const vchannels = pipelines.map((p) => p.vchannel);
     if (isRefusal(err)) {
       this.log.warn({ err, vchannels }, 'the master refused these vchannels\' ticks (not owned by this node, or not a vchannel any more)');

@@ -143,7 +143,8 @@ export class ChannelProgress {
     // Without partitionIds every segment is listed, those of dropped partitions too: a DataNode
     // replaying a DropPartition must find the partition's segments to drop them, and must skip
     // their rows below each one's flushed position.
-    const all = onlyPartitions.length === 0 ? segments.list(coll.id) : segments.list(coll.id).filter((s) => partitionIds.includes(s.partitionId));
+    const listed = segments.list(coll.id);
+    const all = onlyPartitions.length === 0 ? listed : listed.filter((s) => partitionIds.includes(s.partitionId));
     const out: VchannelInfo[] = [];
     for (const [i, ch] of coll.vchannels.entries()) {
       if (vchannel !== '' && ch !== vchannel) continue;

@@ -276,12 +276,9 @@ export async function waitForLeader(client: MasterClient, timeoutMs = 20_000): P
   }
 }
 
-/** The rejection of `p` as a TidalError (test/helpers/rejection.ts). */
-export const rpcError = rejection;
-
 /** `{code, message}` of a failed call, for one `toEqual`/`toMatchObject`. */
 export async function failure(p: Promise<unknown>): Promise<{ code: ErrorCode; message: string }> {
-  const err = await rpcError(p);
+  const err = await rejection(p);
   return { code: err.code, message: err.message };
 }
 
